@@ -1,0 +1,169 @@
+"""Command line: ``python run.py {run,compare,show,sweep,rate-curve,report,topologies}``.
+
+The only module that prints.  Bad input becomes one line on stderr and exit code 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from inl_sim.errors import InlSimError
+from inl_sim.scenario import Scenario, load_scenario, parse_override
+
+__all__ = ["main", "build_parser"]
+
+EXIT_BAD_INPUT = 2
+
+
+def _load(args: argparse.Namespace) -> Scenario:
+    overrides = dict(parse_override(text) for text in args.set or [])
+    return load_scenario(args.scenario, overrides)
+
+
+def _default_out(sc: Scenario, args: argparse.Namespace, kind: str) -> Path:
+    if getattr(args, "out", None):
+        return Path(args.out)
+    return Path(sc.output_dir) / sc.name / kind
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    return False if args.no_progress else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from inl_sim.experiment import run
+    sc = _load(args)
+    seed = sc.seed if args.seed is None else args.seed
+    out = _default_out(sc, args, f"run-{sc.routing.mode}-seed{seed}")
+    res = run(sc, seed, out_dir=out, progress=_progress(args))
+    s = res.summary()
+    rows = [("method", s["method"]), ("seed", s["seed"]), ("active links", s["n_active_edges"]),
+            ("test accuracy", f"{s['accuracy']:.4f}"), ("test loss", f"{s['test_loss']:.4f}"),
+            ("exchange", _bytes(s["exchange_bytes"])), ("  forward", _bytes(s["exchange_bytes_forward"])),
+            ("  backward", _bytes(s["exchange_bytes_backward"])),
+            ("rate (bits/sample)", "n/a" if s["rate_bits"] is None else f"{s['rate_bits']:.3f}"),
+            ("simulated time", f"{s['sim_time_s']:.3f} s ({s['sim_time_per_epoch_s']:.3f} s/epoch)"),
+            ("wall time", f"{s['wall_time_s']:.2f} s"), ("results", str(out))]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    return 0
+
+
+def _bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3f} {unit} ({int(n):,} B)"
+    return f"{int(n)} B"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from inl_sim.study import compare
+    sc = _load(args)
+    modes = args.modes.split(",") if args.modes else None
+    out = _default_out(sc, args, "compare")
+    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
+    print(cmp.to_markdown())
+    _print_claims(cmp.rows)
+    _maybe_report(out, args)
+    print(f"results: {out}")
+    return 0
+
+
+def _print_claims(rows: Sequence[dict]) -> None:
+    for r in rows:
+        if "exchange_reduction" in r and r.get("exchange_reduction"):
+            print(f"{r['method']}: exchange {r['exchange_reduction']:+.1%} vs reference "
+                  f"(paper: 70.4 % for D-INL); accuracy gap {r['accuracy_gap']:+.4f}, "
+                  f"within 1 std: {r['accuracy_within_1std']}")
+        if r.get("rate_reduction") is not None and r.get("rate_reduction") == r.get("rate_reduction") and r["rate_reduction"]:
+            print(f"{r['method']}: estimated rate {r['rate_reduction']:+.1%} vs rate reference (paper: 45.7 %)")
+
+
+def _maybe_report(out: Path, args: argparse.Namespace) -> None:
+    if getattr(args, "no_report", True):
+        return
+    try:
+        from inl_sim.report import build_report
+    except ImportError:  # report module optional until shipped
+        return
+    print(f"report: {build_report(out)}")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from inl_sim.experiment import describe
+    sc = _load(args)
+    print(describe(sc, seed=sc.seed if args.seed is None else args.seed))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from inl_sim.study import sweep
+    sc = _load(args)
+    grid = dict(_parse_grid(text) for text in args.grid)
+    out = _default_out(sc, args, "sweep")
+    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
+    print(cmp.to_markdown())
+    print(f"results: {out}")
+    return 0
+
+
+def _parse_grid(text: str) -> tuple[str, list]:
+    key, value = parse_override(text)
+    raw = text.partition("=")[2]
+    values = [parse_override(f"{key}={part}")[1] for part in raw.split(",")] if "," in raw else [value]
+    return key, values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inl-sim", description="Simulate distributed in-network learning.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable, help_text: str, seeds: bool = False, out: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, e.g. gate.beta=1e-3")
+        p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        if out:
+            p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
+        if seeds:
+            p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
+            p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "train one scenario for one seed and print its summary")
+    p.add_argument("--seed", type=int, default=None)
+    p = add("compare", cmd_compare, "compare methods (default dense vs spt) over seeds: mean ± std", seeds=True)
+    p.add_argument("--modes", help="comma list of routing modes, e.g. dense,spt (default: the scenario's methods)")
+    p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p = add("show", cmd_show, "topology, roles, both training graphs and their edge counts", out=False)
+    p.add_argument("--seed", type=int, default=None)
+    p = add("sweep", cmd_sweep, "grid of dotted overrides x seeds: accuracy vs rate table", seeds=True)
+    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        return args.func(args)
+    except InlSimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted; results written so far are intact", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

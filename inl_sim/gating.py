@@ -1,0 +1,129 @@
+"""Gates: what a node does to its latent Z before it leaves as the message T.
+
+D-INL models each node's routing/aggregation as a finite-rate stochastic gate whose rate
+R_g = I(Z;T) is penalised in the loss.  A gate is an ``nn.Module`` returning the message
+and a differentiable estimate of its rate (nats per sample); the engine only calls the
+registry, so a new gate is one class plus one entry in :data:`GATES`.
+
+* ``none``: T = Z, no rate (reported as not applicable).
+* ``gaussian``: T = mu(Z) + sigma(Z) * eps; rate = mean KL(N(mu, sigma^2) || N(0, I)),
+  the variational upper bound on I(Z;T) (information bottleneck).
+* ``gumbel``: T = codebook[k], k drawn by a Gumbel-softmax over K choices; rate =
+  plug-in I(Z;T) = H(mean q) - mean H(q) over the batch, at most log K, with
+  q(t|z) = softmax(logits / temperature): as the temperature goes to 0 the choices become
+  deterministic and the rate becomes the entropy of the routing decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import torch
+from torch import nn
+
+from inl_sim.errors import ScenarioError
+from inl_sim.information import gaussian_kl_standard_normal, plugin_mutual_information
+from inl_sim.scenario import GateSpec
+
+__all__ = ["GateOutput", "Gate", "NoGate", "GaussianGate", "GumbelGate", "GATES", "make_gate"]
+
+
+@dataclass(frozen=True)
+class GateOutput:
+    """The message to transmit and its rate estimate (nats per sample, or None)."""
+
+    message: torch.Tensor       # (B, d_latent)
+    rate_nats: torch.Tensor | None  # () scalar
+
+
+class Gate(nn.Module):
+    """Base class: ``forward(z, generator)`` -> :class:`GateOutput`.
+
+    ``generator`` is the node's own seeded ``torch.Generator``: gates never touch global
+    RNG state, so runs are reproducible bit for bit.
+    """
+
+    estimator: ClassVar[str] = "n/a"
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
+        raise NotImplementedError
+
+    def flops_per_sample(self) -> int:
+        """Multiply-adds x2 of the gate's linear maps (for simulated compute time)."""
+        return sum(2 * m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear))
+
+
+class NoGate(Gate):
+    """Deterministic pass-through: the message is the latent itself."""
+
+    estimator = "n/a"
+
+    def __init__(self, latent_dim: int, spec: GateSpec) -> None:
+        super().__init__()
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
+        return GateOutput(z, None)
+
+
+class GaussianGate(Gate):
+    """Reparameterised Gaussian channel with a KL rate bound (VIB / INL's own KL term)."""
+
+    estimator = "mean KL(N(mu, sigma^2) || N(0, I)) (upper bound on I(Z;T))"
+
+    def __init__(self, latent_dim: int, spec: GateSpec) -> None:
+        super().__init__()
+        self.stats = nn.Linear(latent_dim, 2 * latent_dim)
+        self.eval_sample = spec.eval_sample
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
+        mu, log_var = self.stats(z).chunk(2, dim=-1)                   # (B, d), (B, d)
+        log_var = log_var.clamp(-12.0, 6.0)
+        rate = gaussian_kl_standard_normal(mu, log_var).mean()           # ()
+        if not self.training and not self.eval_sample:
+            return GateOutput(mu, rate)
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)  # (B, d)
+        return GateOutput(mu + torch.exp(0.5 * log_var) * eps, rate)
+
+
+class GumbelGate(Gate):
+    """Discrete gate choosing one of K codewords (routes / experts) by Gumbel-softmax."""
+
+    estimator = "plug-in I(Z;T) = H(mean q) - mean H(q) over the batch (<= log K)"
+
+    def __init__(self, latent_dim: int, spec: GateSpec) -> None:
+        super().__init__()
+        self.logits = nn.Linear(latent_dim, spec.n_choices)
+        self.codebook = nn.Parameter(torch.randn(spec.n_choices, latent_dim) / latent_dim ** 0.5)
+        self.temperature, self.hard = spec.temperature, spec.hard
+
+    def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
+        logits = self.logits(z)                                          # (B, K)
+        q = torch.softmax(logits / self.temperature, dim=-1)             # (B, K) tempered channel q(t|z)
+        rate = plugin_mutual_information(q)                              # ()
+        if not self.training:
+            choice = nn.functional.one_hot(logits.argmax(-1), q.shape[-1]).to(z.dtype)
+            return GateOutput(choice @ self.codebook, rate)
+        u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp_(1e-10, 1.0 - 1e-7)
+        y = torch.softmax((logits - torch.log(-torch.log(u))) / self.temperature, dim=-1)   # (B, K)
+        if self.hard:  # straight-through: one-hot forward, soft gradient
+            y = nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype) - y.detach() + y
+        return GateOutput(y @ self.codebook, rate)                       # (B, d)
+
+    def flops_per_sample(self) -> int:
+        k, d = self.codebook.shape
+        return super().flops_per_sample() + 2 * k * d
+
+
+GATES: dict[str, Callable[[int, GateSpec], Gate]] = {
+    "none": NoGate,
+    "gaussian": GaussianGate,
+    "gumbel": GumbelGate,
+}
+
+
+def make_gate(spec: GateSpec, latent_dim: int) -> Gate:
+    """Instantiate the gate named by ``gate.kind`` from the registry."""
+    if spec.kind not in GATES:
+        raise ScenarioError(f"gate.kind: {spec.kind!r} is not a known gate; choose one of {sorted(GATES)}")
+    return GATES[spec.kind](latent_dim, spec)

@@ -1,0 +1,121 @@
+"""The neural modules that sit on the nodes, and their composition as one model.
+
+A live node v holds one :class:`NodeModule`:
+
+* an encoder ``x_v -> h_v`` if v senses,
+* an aggregator over ``[h_v] + [messages from children]`` if it has two inputs or more
+  (``concat`` then MLP, INL's choice; or ``mean`` / ``sum``, fixed width for any in-degree),
+* a gate on the message it transmits (every node but the fusion node),
+* a classifier head at the fusion node.
+
+:func:`composed_forward` runs all node modules as ONE autograd graph: the reference the
+engine's link-cut training must match gradient for gradient, the centralised baseline of
+the benchmark, and the evaluation path.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Hashable, Mapping
+
+import torch
+from torch import nn
+
+from inl_sim.gating import Gate, GateOutput, make_gate
+from inl_sim.routing import TrainingGraph
+from inl_sim.scenario import ModelSpec, GateSpec
+
+__all__ = ["NodeModule", "build_modules", "composed_forward", "forward_flops"]
+
+NodeId = Hashable
+
+
+def _mlp(d_in: int, d_hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, d_hidden), nn.ReLU(), nn.Linear(d_hidden, d_out))
+
+
+class NodeModule(nn.Module):
+    """Everything one node computes; it only ever sees its own view and its inputs."""
+
+    def __init__(self, *, view_dim: int | None, n_children: int, spec: ModelSpec,
+                 gate: Gate | None, n_classes: int | None) -> None:
+        super().__init__()
+        d = spec.latent_dim
+        self.aggregation = spec.aggregation
+        self.encoder = _mlp(view_dim, spec.hidden_dim, d) if view_dim is not None else None
+        n_inputs = n_children + (view_dim is not None)
+        width = d * n_inputs if spec.aggregation == "concat" else d
+        self.aggregator = _mlp(width, spec.hidden_dim, d) if n_inputs >= 2 else None
+        self.gate = gate
+        self.head = nn.Linear(d, n_classes) if n_classes is not None else None
+
+    def forward(self, x: torch.Tensor | None, inputs: list[torch.Tensor],
+                generator: torch.Generator | None = None) -> GateOutput:
+        """``x``: (B, d_view) or None; ``inputs``: children's messages, each (B, d).
+
+        Returns the message (B, d) with its rate, or the logits (B, C) at the fusion node.
+        """
+        parts = ([self.encoder(x)] if self.encoder is not None else []) + list(inputs)
+        if self.aggregator is None:
+            z = parts[0]                                                   # (B, d)
+        elif self.aggregation == "concat":
+            z = self.aggregator(torch.cat(parts, dim=-1))                  # (B, k*d) -> (B, d)
+        elif self.aggregation == "mean":
+            z = self.aggregator(torch.stack(parts).mean(0))                # (B, d) -> (B, d)
+        else:
+            z = self.aggregator(torch.stack(parts).sum(0))                 # (B, d) -> (B, d)
+        if self.head is not None:
+            return GateOutput(self.head(z), None)                          # (B, C)
+        return self.gate(z, generator) if self.gate is not None else GateOutput(z, None)
+
+    def flops_per_sample(self) -> int:
+        """Forward FLOPs per sample (2 per multiply-add of every linear map)."""
+        own = [m for name, m in self.named_modules() if isinstance(m, nn.Linear) and not name.startswith("gate")]
+        gate = self.gate.flops_per_sample() if self.gate is not None else 0
+        return sum(2 * m.in_features * m.out_features for m in own) + gate
+
+
+def build_modules(graph: TrainingGraph, view_dims: Mapping[NodeId, int], n_classes: int,
+                  model: ModelSpec, gate: GateSpec, *, seed: int) -> dict[NodeId, NodeModule]:
+    """One module per live node, initialised from a seed derived per node (order-stable)."""
+    modules = {}
+    with torch.random.fork_rng(devices=[]):  # torch's initialisers draw from the global RNG: scope it
+        for i, v in enumerate(graph.order):
+            torch.manual_seed(_node_seed(seed, i))
+            is_fusion = v == graph.fusion
+            modules[v] = NodeModule(view_dim=view_dims.get(v), n_children=len(graph.children[v]), spec=model,
+                                    gate=None if is_fusion else make_gate(gate, model.latent_dim),
+                                    n_classes=n_classes if is_fusion else None)
+    return modules
+
+
+def _node_seed(seed: int, index: int) -> int:
+    return (seed * 1_000_003 + index * 7_919 + 17) % (2 ** 63 - 1)
+
+
+def composed_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
+                     views: Mapping[NodeId, torch.Tensor],
+                     generators: Mapping[NodeId, torch.Generator] | None = None,
+                     wire: Callable[[torch.Tensor], torch.Tensor] | None = None
+                     ) -> tuple[torch.Tensor, dict[NodeId, torch.Tensor]]:
+    """Run every node in processing order as one autograd graph.
+
+    ``wire`` (optional) maps a message to what the receiver gets (a codec), so evaluation
+    sees quantised messages like training does.  Returns the logits (B, C) and the rate
+    estimate of every transmitting node that has one.
+    """
+    sent: dict[NodeId, torch.Tensor] = {}
+    rates: dict[NodeId, torch.Tensor] = {}
+    for v in graph.order:
+        inputs = [sent[c] for c in graph.children[v]]
+        out = modules[v](views.get(v), inputs, generators[v] if generators else None)
+        if out.rate_nats is not None:
+            rates[v] = out.rate_nats
+        if v == graph.fusion:
+            return out.message, rates
+        sent[v] = wire(out.message) if wire is not None else out.message
+    raise ValueError("internal: the processing order does not end at the fusion node")
+
+
+def forward_flops(modules: Mapping[NodeId, NodeModule]) -> dict[NodeId, int]:
+    """Forward FLOPs per sample of every node (backward is counted as twice this)."""
+    return {v: m.flops_per_sample() for v, m in modules.items()}

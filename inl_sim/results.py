@@ -1,0 +1,133 @@
+"""Result folders: written atomically, read back for reports.
+
+A run folder holds ``scenario.resolved.yaml`` (every option, defaults included),
+``summary.json``, ``history.csv``/``history.json`` (one row per epoch),
+``transfers.csv`` (one row per crossing of a link), ``network.json`` and
+``training_graph.json``.  A folder is first written under a hidden temporary name and
+renamed into place only when complete, so a failed or interrupted run never leaves a
+half-written folder nor damages the results that were there before.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import yaml
+
+from inl_sim.accounting import FIELDS, write_records
+from inl_sim.errors import ResultsError
+from inl_sim.scenario import scenario_to_dict
+
+__all__ = ["atomic_dir", "write_run", "read_run", "write_table", "write_json", "read_json", "network_to_dict"]
+
+
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder that replaces ``target`` only if the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN -> None, tuples -> lists, non-string keys -> strings."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise ResultsError(f"{path}: missing; is this a results folder written by inl-sim?")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """CSV with the union of the rows' keys as header (first-seen order)."""
+    header: list[str] = []
+    for row in rows:
+        header += [k for k in row if k not in header]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header)
+        writer.writeheader()
+        writer.writerows([{k: _csv_cell(v) for k, v in row.items()} for row in rows])
+
+
+def _csv_cell(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def network_to_dict(network: Any) -> dict:
+    """Nodes (roles, positions, speeds) and links (capacity, latency) of a network."""
+    g = network.graph
+    nodes = [{"id": v, "role": d.get("role"), "label": d.get("label", str(v)),
+              "pos": list(d["pos"]) if d.get("pos") is not None else None,
+              "flops_per_s": d.get("flops_per_s")} for v, d in g.nodes(data=True)]
+    links = [{"u": u, "v": v, "capacity_bps": d["capacity_bps"], "latency_s": d["latency_s"]}
+             for u, v, d in g.edges(data=True)]
+    return {"name": network.name, "fusion": network.fusion, "sensors": list(network.sensors),
+            "nodes": nodes, "links": links}
+
+
+def write_run(result: Any, out_dir: Path) -> Path:
+    """Write one run folder atomically; return its path."""
+    resolved = scenario_to_dict(result.scenario)
+    resolved["seed"] = result.seed
+    with atomic_dir(Path(out_dir)) as tmp:
+        (tmp / "scenario.resolved.yaml").write_text(
+            f"# resolved scenario of method {result.method!r}, seed {result.seed}\n"
+            + yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+        write_json(tmp / "summary.json", result.summary())
+        write_json(tmp / "history.json", result.history)
+        write_table(tmp / "history.csv", result.history)
+        write_records(tmp / "transfers.csv", result.transfers)
+        write_json(tmp / "network.json", network_to_dict(result.network))
+        write_json(tmp / "training_graph.json", result.graph.to_dict())
+    return Path(out_dir)
+
+
+def read_run(run_dir: Path) -> dict[str, Any]:
+    """Load a run folder: summary, history, transfers (list of dicts), network, graph."""
+    run_dir = Path(run_dir)
+    out = {name: read_json(run_dir / f"{name}.json")
+           for name in ("summary", "history", "network", "training_graph")}
+    out["transfers"] = _read_transfers(run_dir / "transfers.csv")
+    return out
+
+
+def _read_transfers(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise ResultsError(f"{path}: missing; the run folder is incomplete, re-run it")
+    numeric = {"epoch": int, "step": int, "n_values": int, "nbytes": int,
+               "t_send_s": float, "t_start_s": float, "t_arrive_s": float}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != FIELDS:
+            raise ResultsError(f"{path}: header {reader.fieldnames} is not {list(FIELDS)}")
+        return [{k: numeric[k](v) if k in numeric else v for k, v in row.items()} for row in reader]

@@ -1,0 +1,586 @@
+"""Scenarios: YAML or dict -> validated, frozen dataclasses.
+
+This is the boundary of the package.  Raw YAML is normalised, validated and turned into
+frozen dataclasses once, here; nothing downstream reads raw YAML.  Every option that the
+D-INL paper leaves open is a field with the default given in ``shared/METHOD.md``, and a
+run writes the fully resolved scenario next to its results, so a results folder always
+says which modelling choices produced it.
+
+Errors name the file, the dotted field path, the value, the rule and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Union
+
+import yaml
+
+from inl_sim.errors import ScenarioError
+
+__all__ = [
+    "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
+    "GateSpec", "MessageSpec", "TrainingSpec", "MethodSpec", "CompareSpec", "Scenario",
+    "load_scenario", "scenario_to_dict", "apply_overrides", "parse_override", "with_overrides",
+]
+
+NodeId = Union[int, str]
+
+FUSION_RULES = ("most_central", "max_degree", "first")
+SENSOR_RULES = ("all", "leaves", "k_random", "farthest", "ids")
+GENERATORS = ("random_geometric", "knn", "waxman", "erdos_renyi", "grid", "star", "balanced_tree")
+DISTRIBUTIONS = ("constant", "uniform", "loguniform", "choice")
+
+
+def _fail(path: str, value: object, rule: str, fix: str) -> ScenarioError:
+    return ScenarioError(f"{path}: {value!r} {rule}; {fix}")
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A link/node attribute given as a constant or a seeded random draw.
+
+    YAML forms: ``1.0e6``, ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``,
+    ``{choice: [a, b, c]}``.
+    """
+
+    kind: str = "constant"
+    params: tuple[float, ...] = (1.0,)
+
+    def to_yaml(self) -> object:
+        return self.params[0] if self.kind == "constant" else {self.kind: list(self.params)}
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    """Which nodes sense: ``all`` non-fusion nodes, explicit ``ids``, ``leaves``,
+    ``k_random`` (seeded) or the ``k`` nodes ``farthest`` from the fusion node (hops)."""
+
+    rule: str = "all"
+    ids: tuple[NodeId, ...] = ()
+    k: int | None = None
+
+    def to_yaml(self) -> object:
+        if self.rule == "ids":
+            return list(self.ids)
+        if self.rule == "all":
+            return "all"
+        return {"rule": self.rule, "k": self.k} if self.k is not None else {"rule": self.rule}
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    """Where the graph comes from (one of ``generator``, ``file``, ``edges``) and its roles.
+
+    ``fusion`` is a node id or a rule (``most_central``, ``max_degree``, ``first``);
+    ``sensors`` is ``all``, a list of ids or ``{rule, k}``.  Left null they take the
+    file's own roles when the file has them, else ``most_central`` and ``all``.
+
+    ``seed`` fixes the topology independently of the run seed, so that a comparison over
+    seeds varies training, not the network (set it to ``null`` to draw it from the run seed).
+    """
+
+    generator: str | None = None
+    n_nodes: int = 9
+    params: dict = field(default_factory=dict)
+    file: str | None = None
+    nodes: tuple = ()
+    edges: tuple = ()
+    capacity_bps: Distribution = Distribution("constant", (1.0e6,))
+    latency_s: Distribution = Distribution("constant", (1.0e-3,))
+    node_flops_per_s: Distribution = Distribution("constant", (1.0e9,))
+    fusion: NodeId | None = None
+    sensors: SensorSpec | None = None
+    seed: int | None = 0
+    ensure_connected: bool = True
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The learning task. ``synthetic``: seeded multi-view Gaussian classes where each view
+    only sees a coarse partition of the classes, so no single view suffices.
+    ``digits``: scikit-learn's bundled 8x8 digits, pixels split into per-sensor views."""
+
+    kind: str = "synthetic"
+    n_train: int = 2000
+    n_test: int = 1000
+    n_classes: int = 8
+    view_dim: int = 6
+    groups_per_view: int = 4
+    separation: float = 2.0
+    noise: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Module sizes and how a node fuses its inputs (``concat`` then MLP, ``mean``, ``sum``)."""
+
+    latent_dim: int = 8
+    hidden_dim: int = 32
+    aggregation: str = "concat"
+
+
+@dataclass(frozen=True)
+class RoutingSpec:
+    """Training graph: ``dense`` DAG over every usable link, or ``spt`` (D-INL's tree).
+
+    ``cost`` is the Dijkstra edge cost; ``dense_ties`` says what dense INL does with a
+    link between two nodes equally far from the fusion node (``drop`` or ``keep``)."""
+
+    mode: str = "spt"
+    cost: str | Callable = "payload_over_capacity"
+    dense_ties: str = "drop"
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    """The finite-rate gate on every transmitted message and its rate penalty."""
+
+    kind: str = "none"
+    beta: float = 0.0
+    node_beta: dict = field(default_factory=dict)
+    n_choices: int = 8
+    temperature: float = 1.0
+    hard: bool = False
+    eval_sample: bool = False
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """Wire format of activations (``encoding``) and of backpropagated errors."""
+
+    encoding: str = "float32"
+    grad_encoding: str = "float32"
+    step: float = 0.05
+    bits: int = 8
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Optimisation: every node has its own optimiser of this kind."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3.0e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One arm of a comparison: a name and the dotted overrides that define it."""
+
+    name: str
+    set: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    """Default arms and seeds of ``compare``.
+
+    ``reference`` names the method that exchange reductions and accuracy gaps are taken
+    against (default: the first); ``rate_reference`` the one rate reductions are taken
+    against (default: none, no rate reduction column).
+    """
+
+    seeds: int = 5
+    reference: str | None = None
+    rate_reference: str | None = None
+    methods: tuple[MethodSpec, ...] = (
+        MethodSpec("dense", {"routing.mode": "dense"}),
+        MethodSpec("spt", {"routing.mode": "spt"}),
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole experiment description; see ``scenarios/quickstart.yaml``."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = 0
+    topology: TopologySpec = TopologySpec()
+    data: DataSpec = DataSpec()
+    model: ModelSpec = ModelSpec()
+    routing: RoutingSpec = RoutingSpec()
+    gate: GateSpec = GateSpec()
+    message: MessageSpec = MessageSpec()
+    training: TrainingSpec = TrainingSpec()
+    compare: CompareSpec = CompareSpec()
+    output_dir: str = "results"
+
+
+# --------------------------------------------------------------------------- conversion
+
+_RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
+    "n_nodes": (lambda v: v >= 1, "must be >= 1", "give the number of nodes"),
+    "n_train": (lambda v: v >= 2, "must be >= 2", "use a larger training set"),
+    "n_test": (lambda v: v >= 1, "must be >= 1", "use a non-empty test set"),
+    "n_classes": (lambda v: v >= 2, "must be >= 2", "a classifier needs two classes or more"),
+    "view_dim": (lambda v: v >= 1, "must be >= 1", "give each view at least one feature"),
+    "groups_per_view": (lambda v: v >= 1, "must be >= 1", "use 1..n_classes groups"),
+    "separation": (lambda v: v > 0, "must be > 0", "use a positive class separation"),
+    "noise": (lambda v: v >= 0, "must be >= 0", "use a non-negative noise std"),
+    "latent_dim": (lambda v: v >= 1, "must be >= 1", "use a positive latent width"),
+    "hidden_dim": (lambda v: v >= 1, "must be >= 1", "use a positive hidden width"),
+    "beta": (lambda v: v >= 0, "must be >= 0", "the rate penalty weight cannot be negative"),
+    "n_choices": (lambda v: v >= 2, "must be >= 2", "a discrete gate needs two choices or more"),
+    "temperature": (lambda v: v > 0, "must be > 0", "use a positive Gumbel-softmax temperature"),
+    "step": (lambda v: v > 0, "must be > 0", "use a positive quantisation step"),
+    "bits": (lambda v: 2 <= v <= 16, "must be in 2..16", "use e.g. 8 bits per value"),
+    "epochs": (lambda v: v >= 1, "must be >= 1", "train for at least one epoch"),
+    "batch_size": (lambda v: v >= 1, "must be >= 1", "use a positive batch size"),
+    "lr": (lambda v: v > 0, "must be > 0", "use a positive learning rate, e.g. 3.0e-3"),
+    "weight_decay": (lambda v: v >= 0, "must be >= 0", "use a non-negative weight decay"),
+    "seeds": (lambda v: v >= 1, "must be >= 1", "compare over at least one seed"),
+    "seed": (lambda v: v is None or v >= 0, "must be >= 0", "use a non-negative integer seed"),
+}
+
+_CHOICES: dict[str, tuple] = {
+    "topology.generator": GENERATORS + (None,),
+    "data.kind": ("synthetic", "digits"),
+    "model.aggregation": ("concat", "mean", "sum"),
+    "routing.mode": ("dense", "spt"),
+    "routing.dense_ties": ("drop", "keep"),
+    "training.optimizer": ("adam", "sgd"),
+}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _to_float(value: object, path: str) -> float:
+    """Accept ints, floats and numeric strings: PyYAML reads ``1e6`` as a string."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise _fail(path, value, "is not a number", "write a number such as 1.0e6") from None
+    if not _is_number(value) or not math.isfinite(value):
+        raise _fail(path, value, "must be a finite number", "write a number such as 0.5")
+    return float(value)
+
+
+def _to_int(value: object, path: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _fail(path, value, "must be an integer", "write a whole number such as 5")
+    return value
+
+
+def _to_distribution(value: object, path: str) -> Distribution:
+    if isinstance(value, Distribution):
+        return value
+    if not isinstance(value, Mapping):
+        number = _to_float(value, path)
+        if number <= 0 and not path.endswith("latency_s"):
+            raise _fail(path, value, "must be > 0", "give a positive value")
+        if number < 0:
+            raise _fail(path, value, "must be >= 0", "give a non-negative value")
+        return Distribution("constant", (number,))
+    if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS[1:]:
+        raise _fail(path, dict(value), "must be a number or one of {uniform|loguniform|choice: [...]}",
+                    "write e.g. {uniform: [1.0e6, 1.0e7]}")
+    kind, params = next(iter(value.items()))
+    if not isinstance(params, (list, tuple)) or not params:
+        raise _fail(f"{path}.{kind}", params, "must be a non-empty list", "write e.g. [1.0e6, 1.0e7]")
+    nums = tuple(_to_float(p, f"{path}.{kind}") for p in params)
+    if kind in ("uniform", "loguniform") and (len(nums) != 2 or nums[0] > nums[1]):
+        raise _fail(f"{path}.{kind}", list(params), "must be [low, high] with low <= high", "swap or fix the bounds")
+    floor_ok = all(n >= 0 for n in nums) if path.endswith("latency_s") else all(n > 0 for n in nums)
+    if not floor_ok:
+        raise _fail(f"{path}.{kind}", list(params), "must be positive (latency: non-negative)", "fix the bounds")
+    return Distribution(kind, nums)
+
+
+def _to_sensors(value: object, path: str) -> SensorSpec:
+    if isinstance(value, SensorSpec):
+        return value
+    if value == "all":
+        return SensorSpec("all")
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise _fail(path, value, "is an empty list", "list at least one sensor node")
+        return SensorSpec("ids", tuple(_to_node(v, path) for v in value))
+    if isinstance(value, str) and value in SENSOR_RULES:
+        return SensorSpec(value)
+    if isinstance(value, Mapping):
+        extra = set(value) - {"rule", "k"}
+        rule = value.get("rule")
+        if extra or rule not in SENSOR_RULES[:-1]:
+            raise _fail(path, dict(value), f"must be {{rule: one of {list(SENSOR_RULES[:-1])}, k: int}}",
+                        "write e.g. {rule: k_random, k: 4}")
+        k = value.get("k")
+        k = None if k is None else _to_int(k, f"{path}.k")
+        if rule in ("k_random", "farthest") and (k is None or k < 1):
+            raise _fail(f"{path}.k", k, f"must be >= 1 for rule {rule}", "give the number of sensors")
+        return SensorSpec(rule, (), k)
+    raise _fail(path, value, "must be 'all', a list of node ids or {rule: ..., k: ...}",
+                "write e.g. sensors: [1, 2, 3]")
+
+
+def _to_node(value: object, path: str) -> NodeId:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _fail(path, value, "must be a node id (integer or string)", "use an id from the topology")
+    return value
+
+
+def _to_methods(value: object, path: str) -> tuple[MethodSpec, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _fail(path, value, "must be a non-empty list of {name, set}", "write e.g. [{name: dense, set: {routing.mode: dense}}]")
+    methods = []
+    for i, item in enumerate(value):
+        if isinstance(item, MethodSpec):
+            methods.append(item)
+            continue
+        where = f"{path}[{i}]"
+        if not isinstance(item, Mapping) or set(item) - {"name", "set"} or not isinstance(item.get("name"), str):
+            raise _fail(where, item, "must be {name: str, set: {dotted.key: value}}", "give each method a name")
+        overrides = item.get("set") or {}
+        if not isinstance(overrides, Mapping):
+            raise _fail(f"{where}.set", overrides, "must be a mapping of dotted keys", "write e.g. {gate.beta: 1.0e-3}")
+        methods.append(MethodSpec(item["name"], dict(overrides)))
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise _fail(path, names, "has duplicate method names", "give every method its own name")
+    return tuple(methods)
+
+
+_SPECIAL: dict[object, Callable[[object, str], object]] = {
+    Distribution: _to_distribution,
+    SensorSpec: _to_sensors,
+    NodeId: _to_node,
+    Union[NodeId, None]: lambda v, p: None if v is None else _to_node(v, p),
+    Union[SensorSpec, None]: lambda v, p: None if v is None else _to_sensors(v, p),
+    tuple[MethodSpec, ...]: _to_methods,
+}
+
+
+def _convert(tp: Any, value: object, path: str) -> object:
+    """Coerce one raw value to the annotated type ``tp`` or raise a ScenarioError."""
+    if tp in _SPECIAL:
+        return _SPECIAL[tp](value, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        if Callable in args or any(typing.get_origin(a) is typing.get_origin(Callable) for a in args):
+            if callable(value) and not isinstance(value, str):
+                return value
+        return _convert(next(a for a in args if a is not type(None) and a is not Callable
+                             and typing.get_origin(a) is None), value, path)
+    if tp is float:
+        return _to_float(value, path)
+    if tp is int:
+        return _to_int(value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(path, value, "must be true or false", "write true or false")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(path, value, "must be a string", "quote the value")
+        return value
+    if tp is dict:
+        if not isinstance(value, Mapping):
+            raise _fail(path, value, "must be a mapping", "write key: value pairs")
+        return dict(value)
+    if tp is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _fail(path, value, "must be a list", "write a YAML list")
+        return tuple(value)
+    raise TypeError(f"internal: no converter for {tp!r} at {path}")  # a bug in inl-sim, not input
+
+
+def _build(cls: type, raw: object, path: str) -> object:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys by name."""
+    if isinstance(raw, cls):
+        return raw
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise _fail(path or "scenario", raw, "must be a mapping", "write key: value pairs")
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in known:
+            where = f"{path}.{key}" if path else str(key)
+            raise ScenarioError(f"{where}: unknown key; known keys here: {', '.join(known)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name in known:
+        if name in raw:
+            kwargs[name] = _convert(hints[name], raw[name], f"{path}.{name}" if path else name)
+    obj = cls(**kwargs)
+    _validate(obj, path)
+    return obj
+
+
+def _validate(obj: object, path: str) -> None:
+    """Apply the value rules of ``_RULES`` and ``_CHOICES`` to one built dataclass."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        where = f"{path}.{f.name}" if path else f.name
+        if f.name in _RULES and _is_number(value) or (f.name == "seed" and value is None):
+            check, rule, fix = _RULES[f.name]
+            if not check(value):
+                raise _fail(where, value, rule, fix)
+        if where in _CHOICES and value not in _CHOICES[where]:
+            options = [c for c in _CHOICES[where] if c is not None]
+            raise _fail(where, value, f"is not one of {options}", f"choose one of {options}")
+    if isinstance(obj, Scenario):
+        _validate_topology(obj.topology, "topology")
+    if isinstance(obj, CompareSpec):
+        names = [m.name for m in obj.methods]
+        for key in ("reference", "rate_reference"):
+            value = getattr(obj, key)
+            if value is not None and value not in names:
+                raise _fail(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
+    if isinstance(obj, DataSpec) and obj.groups_per_view > obj.n_classes:
+        raise _fail(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
+                    "lower groups_per_view or raise n_classes")
+
+
+def _validate_topology(spec: TopologySpec, path: str) -> None:
+    sources = [name for name, given in (("generator", spec.generator), ("file", spec.file),
+                                         ("edges", spec.edges)) if given]
+    if len(sources) != 1:
+        raise _fail(path or "topology", sources, "must name exactly one source: generator, file or edges",
+                    "set topology.generator, topology.file or topology.nodes/edges (and only one)")
+    if spec.nodes and not spec.edges:
+        raise _fail(f"{path}.edges", [], "is empty while nodes are given", "list the links as [u, v, {...}]")
+
+
+# --------------------------------------------------------------------------- public API
+
+def parse_override(text: str) -> tuple[str, object]:
+    """Split a CLI override ``gate.beta=1e-3`` into its key and YAML-parsed value."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise _fail("--set", text, "must look like dotted.key=value", "write e.g. --set gate.beta=1e-3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise _fail(key.strip(), raw, f"is not valid YAML ({exc.__class__.__name__})", "quote the value") from None
+    return key.strip(), value
+
+
+def _schema_step(cls: type, key: str, dotted: str) -> object:
+    names = [f.name for f in dataclasses.fields(cls)]
+    if key not in names:
+        raise ScenarioError(f"override {dotted}: unknown key {key!r}; known keys here: {', '.join(names)}")
+    return typing.get_type_hints(cls)[key]
+
+
+def apply_overrides(raw: Mapping, overrides: Mapping[str, object] | None) -> dict:
+    """Return a copy of the raw scenario mapping with dotted overrides applied.
+
+    Keys are checked against the schema so that a typo (``gate.bta``) fails loudly
+    instead of being silently ignored.  Keys below a free-form mapping field
+    (``topology.params.radius``, ``gate.node_beta.3``) are accepted as given.
+    """
+    result = _deep_copy(raw)
+    for dotted, value in (overrides or {}).items():
+        parts = dotted.split(".")
+        cls: object = Scenario
+        node = result
+        for i, part in enumerate(parts):
+            if cls is not dict:
+                cls = _schema_step(cls, part, dotted)
+            last = i == len(parts) - 1
+            if last:
+                node[part] = value
+            else:
+                child = node.get(part)
+                node[part] = child = _deep_copy(child) if isinstance(child, Mapping) else {}
+                node = child
+                if cls is not dict and not dataclasses.is_dataclass(cls):
+                    cls = dict
+    return result
+
+
+def _deep_copy(raw: Mapping) -> dict:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+
+
+def load_scenario(source: str | Path | Mapping | Scenario,
+                  overrides: Mapping[str, object] | None = None) -> Scenario:
+    """Load and validate a scenario from a YAML file, a mapping or a Scenario.
+
+    Parameters
+    ----------
+    source
+        Path to a YAML file, a dict with the same layout, or an existing Scenario.
+    overrides
+        Dotted keys to replace, e.g. ``{"routing.mode": "spt", "gate.beta": 1e-3}``.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file (when there is one), the field path, the value, the rule and the fix.
+    """
+    where = None
+    if isinstance(source, Scenario):
+        raw: Mapping = scenario_to_dict(source, keep_callables=True)
+    elif isinstance(source, Mapping):
+        raw = source
+    else:
+        where = str(source)
+        raw = _read_yaml(Path(source))
+    try:
+        return _build(Scenario, apply_overrides(raw, overrides), "")
+    except ScenarioError as exc:
+        if where is None:
+            raise
+        raise ScenarioError(f"{where}: {exc}") from None
+
+
+def _read_yaml(path: Path) -> Mapping:
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found; check the path (scenarios/ holds the shipped ones)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(f"{path}: top level is a {type(raw).__name__}; a scenario must be a mapping of sections")
+    return raw
+
+
+def scenario_to_dict(scenario: Scenario, *, keep_callables: bool = False) -> dict:
+    """Plain nested dict of a scenario (YAML-safe unless ``keep_callables``)."""
+    return _plain(scenario, keep_callables)
+
+
+def _plain(value: object, keep_callables: bool) -> object:
+    if isinstance(value, (Distribution, SensorSpec)):
+        return value.to_yaml()
+    if isinstance(value, MethodSpec):
+        return {"name": value.name, "set": dict(value.set)}
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name), keep_callables) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, keep_callables) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v, keep_callables) for k, v in value.items()}
+    if callable(value) and not keep_callables:
+        return f"<callable {getattr(value, '__qualname__', repr(value))}>"
+    return value
+
+
+def with_overrides(scenario: Scenario, overrides: Mapping[str, object] | None) -> Scenario:
+    """A new Scenario equal to ``scenario`` with dotted overrides applied."""
+    if not overrides:
+        return scenario
+    return load_scenario(scenario, overrides)
