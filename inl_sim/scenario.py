@@ -112,7 +112,7 @@ class DataSpec:
     n_classes: int = 8
     view_dim: int = 6
     groups_per_view: int = 4
-    separation: float = 2.0
+    separation: float = 0.7
     noise: float = 1.0
     seed: int | None = None
 
