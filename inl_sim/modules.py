@@ -15,6 +15,7 @@ the benchmark, and the evaluation path.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Hashable, Mapping
 
 import torch
@@ -24,7 +25,7 @@ from inl_sim.gating import Gate, GateOutput, make_gate
 from inl_sim.routing import TrainingGraph
 from inl_sim.scenario import ModelSpec, GateSpec
 
-__all__ = ["NodeModule", "build_modules", "composed_forward", "forward_flops"]
+__all__ = ["NodeModule", "ForwardTrace", "build_modules", "forward_trace", "composed_forward", "forward_flops"]
 
 NodeId = Hashable
 
@@ -92,16 +93,24 @@ def _node_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index * 7_919 + 17) % (2 ** 63 - 1)
 
 
-def composed_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
-                     views: Mapping[NodeId, torch.Tensor],
-                     generators: Mapping[NodeId, torch.Generator] | None = None,
-                     wire: Callable[[torch.Tensor], torch.Tensor] | None = None
-                     ) -> tuple[torch.Tensor, dict[NodeId, torch.Tensor]]:
+@dataclass(frozen=True)
+class ForwardTrace:
+    """One composed forward pass: logits (B, C), rates (nats) and every message sent."""
+
+    logits: torch.Tensor
+    rates: dict[NodeId, torch.Tensor]
+    messages: dict[NodeId, torch.Tensor]
+
+
+def forward_trace(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
+                  views: Mapping[NodeId, torch.Tensor],
+                  generators: Mapping[NodeId, torch.Generator] | None = None,
+                  wire: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ForwardTrace:
     """Run every node in processing order as one autograd graph.
 
     ``wire`` (optional) maps a message to what the receiver gets (a codec), so evaluation
-    sees quantised messages like training does.  Returns the logits (B, C) and the rate
-    estimate of every transmitting node that has one.
+    sees quantised messages like training does.  ``messages[v]`` is what v sent (after
+    the wire), which studies of the fusion node's inputs (``rate-curve``) need.
     """
     sent: dict[NodeId, torch.Tensor] = {}
     rates: dict[NodeId, torch.Tensor] = {}
@@ -111,9 +120,23 @@ def composed_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
         if out.rate_nats is not None:
             rates[v] = out.rate_nats
         if v == graph.fusion:
-            return out.message, rates
+            return ForwardTrace(out.message, rates, sent)
         sent[v] = wire(out.message) if wire is not None else out.message
     raise ValueError("internal: the processing order does not end at the fusion node")
+
+
+def composed_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
+                     views: Mapping[NodeId, torch.Tensor],
+                     generators: Mapping[NodeId, torch.Generator] | None = None,
+                     wire: Callable[[torch.Tensor], torch.Tensor] | None = None
+                     ) -> tuple[torch.Tensor, dict[NodeId, torch.Tensor]]:
+    """Logits (B, C) and per-node rates of the whole model as one autograd graph.
+
+    The reference that link-cut training must match gradient for gradient, and the
+    centralised floor of the benchmark.
+    """
+    trace = forward_trace(graph, modules, views, generators, wire)
+    return trace.logits, trace.rates
 
 
 def forward_flops(modules: Mapping[NodeId, NodeModule]) -> dict[NodeId, int]:
