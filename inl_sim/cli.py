@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from inl_sim.errors import InlSimError
+from inl_sim.errors import InlSimError, ScenarioError
 from inl_sim.scenario import Scenario, load_scenario, parse_override
 
 __all__ = ["main", "build_parser"]
@@ -114,10 +115,84 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _parse_grid(text: str) -> tuple[str, list]:
-    key, value = parse_override(text)
-    raw = text.partition("=")[2]
-    values = [parse_override(f"{key}={part}")[1] for part in raw.split(",")] if "," in raw else [value]
-    return key, values
+    """``gate.beta=0,1e-3,1e-2`` -> ("gate.beta", [0, 0.001, 0.01]) (numbers as numbers)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or not raw.strip():
+        raise ScenarioError(f"--grid: {text!r} must look like dotted.key=v1,v2,...; write e.g. --grid gate.beta=0,1e-3")
+    return key.strip(), [_number_or_value(parse_override(f"{key}={part}")[1]) for part in raw.split(",")]
+
+
+def _number_or_value(value: object) -> object:
+    """PyYAML reads ``1e-3`` as a string; a grid value that is a number is stored as one."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def cmd_topologies(args: argparse.Namespace) -> int:
+    from inl_sim import survey
+    if args.action == "list":
+        print(survey.format_list_markdown(survey.list_topologies()), end="")
+        return 0
+    choices = survey.parse_choices(args.files, args.generators)
+    sc = _load(args)
+    if args.epochs is not None:
+        sc = load_scenario(sc, {"training.epochs": args.epochs})
+    out = _default_out(sc, args, "topologies")
+    res = survey.compare_topologies(sc, choices, seeds=args.seeds, sensors=args.sensors,
+                                    structure_only=args.structure_only, out_dir=out, jobs=args.jobs,
+                                    progress=_progress(args))
+    print(res.to_markdown())
+    for r in res.rows:
+        if r.get("exchange_matches_structure") is False:
+            print(f"warning: {r['topology']}: measured exchange reduction {r['exchange_reduction']:.4%} "
+                  f"differs from the structural {r['structural_reduction']:.4%}")
+    print(f"results: {out}")
+    return 0
+
+
+def _add_topologies(sub: Any) -> None:
+    """``topologies list`` and ``topologies compare SCENARIO ...``."""
+    text = "survey topologies: list the shipped files, or compare dense vs spt over several topologies"
+    actions = sub.add_parser("topologies", help=text, description=text).add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="shipped topology files: nodes, links, roles").set_defaults(func=cmd_topologies)
+    text = "one scenario over several topologies: edges, tree edges, exchange reduction, time/epoch, accuracy"
+    p = actions.add_parser("compare", help=text, description=text)
+    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, e.g. gate.beta=1e-3")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
+    p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
+    p.add_argument("--generators", metavar="NAME:N[:K=V],...",
+                   help="e.g. random_geometric:20,knn:50:k=4 (default, with no --files: random_geometric:20 and :50)")
+    p.add_argument("--sensors", help="sensors of every topology: all, leaves, k_random:K or farthest:K "
+                                     "(default: the file's own, else all non-fusion nodes)")
+    p.add_argument("--structure-only", action="store_true", help="skip training: structural columns only")
+    p.set_defaults(func=cmd_topologies)
+
+
+def cmd_rate_curve(args: argparse.Namespace) -> int:
+    from inl_sim.ratecurve import parse_slopes, rate_curve, write_rate_curve
+    sc = _load(args)
+    out = _default_out(sc, args, "rate-curve")
+    study = rate_curve(sc, args.seed, slopes=parse_slopes(args.slopes), fill=args.fill,
+                       max_full=args.max_children, progress=_progress(args))
+    write_rate_curve(study, out)
+    print(study.to_markdown())
+    print(f"results: {out} (rate_curve.html, rate_curve.csv/.json, options.csv)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from inl_sim.report import build_report
+    print(f"report: {build_report(Path(args.results), Path(args.out) if args.out else None)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,11 +222,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p = add("sweep", cmd_sweep, "grid of dotted overrides x seeds: accuracy vs rate table", seeds=True)
     p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...")
+    p = add("rate-curve", cmd_rate_curve, "train once, then the accuracy-rate curve (Blahut-Arimoto) of "
+            "routing options at the fusion node (which children's messages to use)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--slopes", help="count of curve points (adaptive, default 24) or comma list of slopes "
+                                    "in nats per unit error, e.g. 0.5,1,2,8")
+    p.add_argument("--fill", choices=("mean", "zero"), default="mean",
+                   help="stand-in for an unused child's message: its training-set mean (default) or zeros")
+    p.add_argument("--max-children", type=int, default=10,
+                   help="all 2^m subsets up to m children (default 10), else none/singletons/leave-one-out/all")
+    _add_topologies(sub)
+    text = "rebuild report.html (self-contained, opens offline) from a compare, sweep or run folder"
+    p = sub.add_parser("report", help=text, description=text)
+    p.add_argument("results", help="results folder written by compare, sweep or run")
+    p.add_argument("--out", help="HTML file to write (default: <results>/report.html)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    # The modules are tiny: torch's intra-op threads only add overhead, and on a loaded
+    # machine oversubscription made a 1 s run take minutes.  OMP_NUM_THREADS overrides.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")

@@ -281,14 +281,14 @@ CODECS: dict[str, Callable[..., Codec]] = {
 }
 
 
-def make_codec(name: str, *, step: float = 0.05, bits: int = 8) -> Codec:
+def make_codec(name: str, *, step: float = 0.05, bits: int = 8, field: str = "message.encoding") -> Codec:
     """Build the codec called ``name`` (``message.encoding`` / ``message.grad_encoding``).
 
     ``step`` (entropy_coded) must be a finite number > 0; ``bits`` (int8) an integer in
     2..16.  Both are checked for every codec so a typo is caught even where unused.
     """
     if name not in CODECS:
-        raise field_error(ScenarioError, "message.encoding", name, "is not a known codec",
+        raise field_error(ScenarioError, field, name, "is not a known codec",
                           f"use one of {sorted(CODECS)}")
     if isinstance(step, bool) or not isinstance(step, (int, float)) or not (math.isfinite(step) and step > 0):
         raise field_error(ScenarioError, "message.step", step, "must be a finite number > 0",

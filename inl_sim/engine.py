@@ -39,7 +39,7 @@ class NodeRuntime:
     """What one node owns at run time: its module, optimiser, RNG, view and speed."""
 
     module: NodeModule
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None   # None for a relay without parameters
     generator: torch.Generator
     view: torch.Tensor | None          # (N_train, d_view) or None
     flops_per_sample: int
@@ -94,7 +94,8 @@ class Engine:
             for p in parents:
                 self._send(v, p, "forward", step, payload, encoded.nbytes)
             errors = yield from self._receive(parents, v, "backward", step)
-            node.optimizer.zero_grad(set_to_none=True)
+            if node.optimizer is not None:
+                node.optimizer.zero_grad(set_to_none=True)
             error = errors[0] if fan_out == 1 else torch.stack(errors).sum(0)
             if out.rate_nats is not None:
                 self._record_rate(v, out.rate_nats)
@@ -114,7 +115,8 @@ class Engine:
             yield self.env.timeout(self._compute_s(node, len(idx)))
             labels = self.labels[idx]
             loss = F.cross_entropy(logits, labels)
-            node.optimizer.zero_grad(set_to_none=True)
+            if node.optimizer is not None:
+                node.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self._record_step(loss, logits, labels)
             yield from self._finish_backward(v, node, inputs, step, len(idx))
@@ -127,7 +129,7 @@ class Engine:
             grad = received.grad if received.grad is not None else torch.zeros_like(received)
             encoded = self.backward_codec.encode(grad)
             self._send(v, child, "backward", step, encoded.tensor.detach(), encoded.nbytes)
-        if self.apply_updates:
+        if self.apply_updates and node.optimizer is not None:
             node.optimizer.step()
 
     # ------------------------------------------------------------------ messaging

@@ -29,6 +29,7 @@ from inl_sim.metrics import NATS_PER_BIT, exchange_bytes
 from inl_sim.modules import NodeModule, build_modules, composed_forward
 from inl_sim.network import Network, build_network
 from inl_sim.routing import TrainingGraph, build_training_graph
+from inl_sim.errors import ScenarioError
 from inl_sim.scenario import Scenario, load_scenario
 from inl_sim.gating import GATES
 
@@ -41,6 +42,13 @@ NodeId = Hashable
 def nominal_bits_per_value(encoding: str, bits: int) -> int:
     """Bits per value that routing's ``payload_over_capacity`` cost assumes."""
     return {"float32": 32, "float16": 16}.get(encoding, bits)
+
+
+def check_seed(seed: object) -> int:
+    """Seeds are 32-bit non-negative integers (every RNG of the run derives from one)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ScenarioError(f"seed: {seed!r} must be an integer in 0..4294967295; use e.g. --seed 0")
+    return seed
 
 
 @dataclass
@@ -60,26 +68,39 @@ class RunSetup:
 def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> RunSetup:
     """Build network, training graph, data, modules, links and engine for one seed."""
     sc = scenario
+    seed = check_seed(seed)
     network = build_network(sc.topology, seed=seed)
     payload_bits = sc.model.latent_dim * nominal_bits_per_value(sc.message.encoding, sc.message.bits)
     graph = build_training_graph(network, sc.routing.mode, cost=sc.routing.cost,
                                  payload_bits=payload_bits, dense_ties=sc.routing.dense_ties)
     dataset = make_dataset(sc.data, network.sensors, seed=seed)
     modules = build_modules(graph, dataset.view_dims, dataset.n_classes, sc.model, sc.gate, seed=seed)
+    _check_node_beta(sc, graph)
     env, ledger = simpy.Environment(), Ledger()
     runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i) for i, v in enumerate(graph.order)}
     channels = _channels(env, network, graph)
-    codec_kw = {"step": sc.message.step, "bits": sc.message.bits}
     engine = Engine(graph, runtimes, dataset.train_labels, channels,
-                    make_codec(sc.message.encoding, **codec_kw), make_codec(sc.message.grad_encoding, **codec_kw),
+                    make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits),
+                    make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
+                               field="message.grad_encoding"),
                     ledger, env=env, apply_updates=apply_updates)
     return RunSetup(sc, seed, network, graph, dataset, modules, engine, ledger)
+
+
+def _check_node_beta(sc: Scenario, graph: TrainingGraph) -> None:
+    """Per-node beta may only name nodes that transmit (the fusion node has no gate)."""
+    senders = {str(v) for v in graph.order if v != graph.fusion}
+    for key in sc.gate.node_beta:
+        if str(key) not in senders:
+            raise ScenarioError(f"gate.node_beta.{key}: {key!r} is not a transmitting node of this training graph; "
+                                f"use one of {sorted(senders)}")
 
 
 def _runtime(sc: Scenario, network: Network, data: Dataset, v: NodeId, module: NodeModule,
              seed: int, index: int) -> NodeRuntime:
     opt_cls = torch.optim.Adam if sc.training.optimizer == "adam" else torch.optim.SGD
-    optimizer = opt_cls(module.parameters(), lr=sc.training.lr, weight_decay=sc.training.weight_decay)
+    params = list(module.parameters())  # a pure relay (one input, no view, no gate) has none
+    optimizer = opt_cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay) if params else None
     beta = float(sc.gate.node_beta.get(v, sc.gate.node_beta.get(str(v), sc.gate.beta)))
     return NodeRuntime(module=module, optimizer=optimizer,
                        generator=torch.Generator().manual_seed(seed * 7919 + index + 1),
@@ -198,7 +219,7 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
         Show a progress bar over epochs (None: only on an interactive terminal).
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    seed = sc.seed if seed is None else int(seed)
+    seed = check_seed(sc.seed if seed is None else seed)
     label = method or sc.routing.mode
     t0 = time.perf_counter()
     setup = prepare(sc, seed)

@@ -395,7 +395,7 @@ def _meta(raw: Mapping, where: str) -> dict:
 def _read_yaml(path: Path) -> tuple[nx.Graph, dict]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise TopologyError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix the syntax "
                             "(see topologies/README.md for the format)") from None
     if not isinstance(raw, Mapping):

@@ -13,6 +13,7 @@ Nodes that neither sense nor receive anything are pruned: they would send nothin
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable, Mapping
 
@@ -86,10 +87,10 @@ def routing_distances(graph: nx.Graph, fusion: NodeId, weight: CostFunction) -> 
     """Dijkstra distances and paths from every node to ``fusion`` (graph is undirected)."""
     def checked(u: NodeId, v: NodeId, d: Mapping[str, Any]) -> float:
         w = weight(u, v, d)
-        if not isinstance(w, (int, float)) or w != w or w < 0:
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or w != w or w < 0:
             raise RoutingError(f"routing.cost: edge ({u}, {v}) has cost {w!r}; "
                                "edge costs must be non-negative numbers (Dijkstra's rule)")
-        return w
+        return float(w)
     return nx.single_source_dijkstra(graph, fusion, weight=checked)
 
 

@@ -153,11 +153,16 @@ class GateSpec:
 
 @dataclass(frozen=True)
 class MessageSpec:
-    """Wire format of activations (``encoding``) and of backpropagated errors."""
+    """Wire format of activations (``encoding``) and of backpropagated errors.
+
+    ``step`` is the quantisation step of ``entropy_coded`` activations; errors are
+    orders of magnitude smaller, so ``entropy_coded`` errors use ``grad_step``.
+    """
 
     encoding: str = "float32"
     grad_encoding: str = "float32"
     step: float = 0.05
+    grad_step: float = 1.0e-5
     bits: int = 8
 
 
@@ -233,13 +238,14 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "n_choices": (lambda v: v >= 2, "must be >= 2", "a discrete gate needs two choices or more"),
     "temperature": (lambda v: v > 0, "must be > 0", "use a positive Gumbel-softmax temperature"),
     "step": (lambda v: v > 0, "must be > 0", "use a positive quantisation step"),
+    "grad_step": (lambda v: v > 0, "must be > 0", "use a positive quantisation step for errors"),
     "bits": (lambda v: 2 <= v <= 16, "must be in 2..16", "use e.g. 8 bits per value"),
     "epochs": (lambda v: v >= 1, "must be >= 1", "train for at least one epoch"),
     "batch_size": (lambda v: v >= 1, "must be >= 1", "use a positive batch size"),
     "lr": (lambda v: v > 0, "must be > 0", "use a positive learning rate, e.g. 3.0e-3"),
     "weight_decay": (lambda v: v >= 0, "must be >= 0", "use a non-negative weight decay"),
     "seeds": (lambda v: v >= 1, "must be >= 1", "compare over at least one seed"),
-    "seed": (lambda v: v is None or v >= 0, "must be >= 0", "use a non-negative integer seed"),
+    "seed": (lambda v: v is None or 0 <= v < 2 ** 32, "must be in 0..4294967295", "use a non-negative 32-bit seed"),
 }
 
 _CHOICES: dict[str, tuple] = {
@@ -445,6 +451,10 @@ def _validate(obj: object, path: str) -> None:
             value = getattr(obj, key)
             if value is not None and value not in names:
                 raise _fail(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
+    if isinstance(obj, GateSpec):
+        for key, value in obj.node_beta.items():
+            if _to_float(value, f"{path}.node_beta.{key}") < 0:
+                raise _fail(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
     if isinstance(obj, DataSpec) and obj.groups_per_view > obj.n_classes:
         raise _fail(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
                     "lower groups_per_view or raise n_classes")
@@ -549,8 +559,8 @@ def _read_yaml(path: Path) -> Mapping:
         raise ScenarioError(f"{path}: scenario file not found; check the path (scenarios/ holds the shipped ones)")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: not valid UTF-8 YAML: {exc}".replace("\n", " ")) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):

@@ -122,6 +122,10 @@ def sweep(scenario: Scenario | str | Path | Mapping, grid: Mapping[str, Sequence
     """
     if not grid:
         raise ScenarioError("sweep: empty grid; give at least one --grid key=v1,v2")
+    for key, values in grid.items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+            raise ScenarioError(f"grid {key}: {values!r} must be a non-empty list of values; "
+                                f"write e.g. {{{key!r}: [v1, v2]}} (CLI: --grid {key}=v1,v2)")
     keys = list(grid)
     points = [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
     arms = [{"name": ",".join(f"{k}={v}" for k, v in p.items()), "set": p} for p in points]

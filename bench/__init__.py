@@ -1,0 +1,1 @@
+"""Benchmarks of inl-sim against the plain-PyTorch floor (see BENCHMARKS.md)."""

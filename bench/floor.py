@@ -1,0 +1,98 @@
+"""The physical floor of a run: the same node modules trained as one plain PyTorch loop.
+
+The simulator trains with autograd cut at every link, one SimPy process per node, one
+backward and one optimiser step per node, and a transfer record per crossing.  The floor
+does the same arithmetic with none of that: :func:`~inl_sim.modules.composed_forward`
+over all nodes, one cross-entropy, ONE backward, then the optimisers.  It uses the
+modules, generators and optimiser settings that :func:`inl_sim.experiment.prepare` built
+for the same seed and the mini-batches that :func:`inl_sim.experiment.train` draws, so
+with ``float32`` messages it reaches the same parameters (up to float summation order).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+from torch.nn import functional as F
+
+from inl_sim.data import batch_indices
+from inl_sim.experiment import RunSetup, evaluate
+from inl_sim.modules import composed_forward
+
+__all__ = ["epoch_batches", "make_optimisers", "floor_train"]
+
+
+def epoch_batches(setup: RunSetup) -> list[list[torch.Tensor]]:
+    """The index tensors of every epoch, drawn exactly as ``inl_sim.experiment.train`` does."""
+    sc = setup.scenario
+    shuffle = torch.Generator().manual_seed(setup.seed * 104_729 + 3)  # train()'s shuffle stream
+    n = setup.dataset.n_train
+    return [list(batch_indices(n, sc.training.batch_size, shuffle)) for _ in range(sc.training.epochs)]
+
+
+def make_optimisers(setup: RunSetup, kind: str = "per_node", **overrides: Any) -> list[torch.optim.Optimizer]:
+    """``per_node``: one optimiser per node (INL's set); ``single``: one over all parameters.
+
+    Class and settings are copied from the run's own per-node optimisers (so a change in
+    how ``prepare`` builds them, e.g. ``fused=True``, carries over to the floor);
+    ``overrides`` replaces settings, e.g. ``foreach=True`` or ``fused=True``.
+    """
+    runtimes = [rt for rt in setup.engine.nodes.values() if list(rt.module.parameters())]
+    cls = type(runtimes[0].optimizer)
+    kw = {**runtimes[0].optimizer.defaults, **overrides}
+    if overrides.get("foreach"):
+        kw["fused"] = None
+    if overrides.get("fused"):
+        kw["foreach"] = None
+    groups = [list(rt.module.parameters()) for rt in runtimes]
+    if kind == "single":
+        return [cls([p for g in groups for p in g], **kw)]
+    if kind == "per_node":
+        return [cls(g, **kw) for g in groups]
+    raise ValueError(f"optimiser kind {kind!r}: choose 'per_node' or 'single'")
+
+
+def floor_train(setup: RunSetup, batches: Sequence[Sequence[torch.Tensor]],
+                optimisers: Sequence[torch.optim.Optimizer], *,
+                eval_fn: Callable[[RunSetup], dict] | None = None) -> list[dict]:
+    """Train ``setup.modules`` as one model on ``batches``; optionally evaluate per epoch.
+
+    Returns one row per epoch (train loss/accuracy, and the evaluation if asked).  Train
+    statistics accumulate as tensors and are read once per epoch, as a plain loop would.
+    """
+    sc, graph, data = setup.scenario, setup.graph, setup.dataset
+    if sc.message.encoding != "float32" or sc.message.grad_encoding != "float32":
+        raise ValueError("the floor models float32 messages only; set message.encoding and "
+                         "message.grad_encoding to float32 for the benchmark")
+    generators = {v: rt.generator for v, rt in setup.engine.nodes.items()}
+    penalties = [(v, rt.beta * len(graph.parents[v])) for v, rt in setup.engine.nodes.items()
+                 if rt.beta > 0 and v != graph.fusion]
+    history = []
+    for epoch, epoch_idx in enumerate(batches):
+        loss_sum, correct, seen = torch.zeros(()), torch.zeros((), dtype=torch.long), 0
+        for idx in epoch_idx:
+            views = {v: x[idx] for v, x in data.train_views.items()}            # each (B, d_view)
+            labels = data.train_labels[idx]                                     # (B,)
+            logits, rates = composed_forward(graph, setup.modules, views, generators)   # (B, C)
+            loss = F.cross_entropy(logits, labels)
+            objective = loss + sum(w * rates[v] for v, w in penalties) if penalties else loss
+            for opt in optimisers:
+                opt.zero_grad(set_to_none=True)
+            objective.backward()
+            for opt in optimisers:
+                opt.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(-1) == labels).sum()
+            seen += len(idx)
+        row = {"epoch": epoch, "train_loss": float(loss_sum) / seen, "train_accuracy": int(correct) / seen}
+        if eval_fn is not None:
+            ev = eval_fn(setup)
+            row.update(test_accuracy=ev["accuracy"], test_loss=ev["loss"])
+        history.append(row)
+    return history
+
+
+def default_eval(setup: RunSetup) -> dict:
+    """The run's own per-epoch evaluation (:func:`inl_sim.experiment.evaluate`)."""
+    return evaluate(setup)
