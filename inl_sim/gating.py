@@ -10,8 +10,10 @@ registry, so a new gate is one class plus one entry in :data:`GATES`.
   the variational upper bound on I(Z;T) (information bottleneck).
 * ``gumbel``: T = codebook[k], k drawn by a Gumbel-softmax over K choices; rate =
   plug-in I(Z;T) = H(mean q) - mean H(q) over the batch, at most log K, with
-  q(t|z) = softmax(logits / temperature): as the temperature goes to 0 the choices become
-  deterministic and the rate becomes the entropy of the routing decisions.
+  q(t|z) = softmax(logits / temperature) the channel whose relaxed samples are sent
+  (their arg-max is distributed as q); as the temperature goes to 0 the choices become
+  deterministic and the rate becomes the entropy of the routing decisions, which is
+  also what evaluation (arg-max choice) reports.
 """
 
 from __future__ import annotations
@@ -99,13 +101,15 @@ class GumbelGate(Gate):
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
         logits = self.logits(z)                                          # (B, K)
-        q = torch.softmax(logits / self.temperature, dim=-1)             # (B, K) tempered channel q(t|z)
-        rate = plugin_mutual_information(q)                              # ()
-        if not self.training:
-            choice = nn.functional.one_hot(logits.argmax(-1), q.shape[-1]).to(z.dtype)
-            return GateOutput(choice @ self.codebook, rate)
+        log_q = torch.log_softmax(logits / self.temperature, dim=-1)     # (B, K) channel q(t|z)
+        if not self.training:  # deterministic arg-max choice: its rate is the entropy of the choices
+            choice = nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(z.dtype)
+            return GateOutput(choice @ self.codebook, plugin_mutual_information(choice))
+        rate = plugin_mutual_information(log_q.exp())                    # ()
         u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp_(1e-10, 1.0 - 1e-7)
-        y = torch.softmax((logits - torch.log(-torch.log(u))) / self.temperature, dim=-1)   # (B, K)
+        # relaxed sample of Categorical(q): its arg-max is distributed as q, so the rate
+        # estimated from q is the rate of the channel actually used
+        y = torch.softmax((log_q - torch.log(-torch.log(u))) / self.temperature, dim=-1)   # (B, K)
         if self.hard:  # straight-through: one-hot forward, soft gradient
             y = nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype) - y.detach() + y
         return GateOutput(y @ self.codebook, rate)                       # (B, d)

@@ -492,10 +492,14 @@ def shipped_topologies() -> list[str]:
 
 
 def _resolve_file(name: str, base_dir: Path | None) -> Path:
-    """Absolute path of ``topology.file``: tried against base_dir, CWD, then ``topologies/``."""
+    """Absolute path of ``topology.file``: tried against base_dir, CWD, the checkout root
+    (so ``topologies/mesh9.yaml`` works from any directory), then ``topologies/`` by name."""
     given = Path(name)
-    roots = [None] if given.is_absolute() else [r for r in (base_dir, Path.cwd(), TOPOLOGY_DIR) if r is not None]
+    roots = [None] if given.is_absolute() else [
+        r for r in (base_dir, Path.cwd(), TOPOLOGY_DIR.parent, TOPOLOGY_DIR) if r is not None]
     names = [given] if given.suffix else [given.with_suffix(s) for s in FILE_SUFFIXES]
+    if not given.is_absolute():
+        names.append(Path(given.name))
     for root in roots:
         for candidate in names:
             path = candidate if root is None else Path(root) / candidate

@@ -31,24 +31,26 @@ import numpy as np
 import torch
 import yaml
 from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import brentq
+from scipy.special import logsumexp, rel_entr
 
 from inl_sim import __version__
 from inl_sim.errors import RoutingError, ScenarioError, field_error
 from inl_sim.experiment import RunSetup, prepare, train
-from inl_sim.information import RateDistortionPoint, blahut_arimoto, nats_to_bits, rate_distortion_curve
+from inl_sim.information import blahut_arimoto, nats_to_bits
 from inl_sim.modules import forward_trace
 from inl_sim.results import atomic_dir, write_json, write_table
 from inl_sim.scenario import Scenario, load_scenario, scenario_to_dict
 
 __all__ = ["FILLS", "RoutingOption", "CurvePoint", "RateCurve", "RateCurveStudy", "routing_bank",
-           "fusion_messages", "fill_values", "option_predictions", "default_slopes", "parse_slopes",
-           "oracle_rate", "accuracy_rate_curve", "rate_curve", "write_rate_curve", "rate_curve_figure"]
+           "fusion_messages", "fill_values", "option_predictions", "parse_slopes",
+           "oracle_rate", "zero_rate_slope", "accuracy_rate_curve", "rate_curve", "write_rate_curve", "rate_curve_figure"]
 
 log = logging.getLogger(__name__)
 NodeId = Hashable
 FILLS = ("mean", "zero")
 _ORACLE_TOL = 1e-12
-_S_LO, _S_HI = 0.1, 100.0   # nats per unit distortion: below, BA crawls; above, exp(-s) is ~1e-44
+_S_LO, _S_HI = 0.1, 50.0    # nats per unit distortion: below, BA crawls; above, exp(-s) < 2e-22
 _N_COARSE = 8
 
 
@@ -216,17 +218,6 @@ def option_predictions(setup: RunSetup, bank: Sequence[Sequence[NodeId]], messag
 
 
 # --------------------------------------------------------------------------- the curve (numpy)
-def default_slopes(n: int = 24) -> NDArray[np.float64]:
-    """``n`` slopes geometric in [0.1, 100] nats per unit distortion (a fixed grid).
-
-    s = 0 is left out: there every test channel is a fixed point and BA returns the
-    uniform mixture of options, not the curve; the R = 0 end is reported exactly instead.
-    :func:`accuracy_rate_curve` refines from a coarse grid like this one by default.
-    """
-    _check_count(n)
-    return np.geomspace(_S_LO, _S_HI, n)
-
-
 def _check_count(n: object) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise field_error(ScenarioError, "slopes", n, "must be a count >= 1", "use e.g. --slopes 24")
@@ -288,33 +279,83 @@ def oracle_rate(distortion: ArrayLike, p_x: ArrayLike | None = None, *, tol: flo
     return max(float(-(p @ np.log(best @ q))), 0.0), q
 
 
-def _adaptive_slopes(p: NDArray[np.float64], d: NDArray[np.float64], n: int, ends: tuple[CurvePoint, CurvePoint],
-                     tol: float, max_iter: int) -> list[RateDistortionPoint]:
+def zero_rate_slope(distortion: ArrayLike, p_x: ArrayLike | None = None) -> float:
+    """The slope s_c (nats per unit distortion) up to which R(D) sits at its zero-rate end.
+
+    The BA dual F(q) = -E_x log sum_o q(o) exp(-s d(x,o)) is convex, so q = delta at the
+    best column o* is optimal iff no vertex direction descends: E exp(-s (d(x,o) -
+    d(x,o*))) <= 1 for every o.  Each left side is convex in s and 1 at s = 0, so s_c is
+    the least positive root over o: log(b/a) for 0/1 distortion, with a = P(o right, o*
+    wrong), b = P(o wrong, o* right).  ``inf`` when no option ever beats o*.
+    """
+    d = np.asarray(distortion, dtype=np.float64)
+    p = np.full(d.shape[0], 1.0 / d.shape[0]) if p_x is None else np.asarray(p_x, dtype=np.float64)
+    delta = d - d[:, [int(np.argmin(p @ d))]]                             # (n_x, n_o) d(x,o) - d(x,o*)
+    s_c = math.inf
+    for col in delta.T[(delta < 0).any(axis=0)]:
+        if p @ col <= 0:
+            return 0.0                                                    # a tie with o*
+        def g(s: float, col: NDArray[np.float64] = col) -> float:
+            return float(logsumexp(-s * col, b=p))
+        lo, hi = 1e-9, 1e-9
+        while g(hi) < 0:
+            lo, hi = hi, hi * 2
+        s_c = min(s_c, brentq(g, lo, hi, xtol=1e-12) if lo < hi else 0.0)
+    return s_c
+
+
+def _rate_bits(p: NDArray[np.float64], channel: NDArray[np.float64]) -> float:
+    """I(X; option) in bits as sum_x p(x) KL(W(.|x) || q), robust to denormal channel entries.
+
+    Multiplying p(x) into a denormal W(o|x) can underflow to 0 and turn the KL of a joint
+    into inf; weighting each row's KL by p(x) afterwards cannot.
+    """
+    q = np.maximum(p @ channel, np.finfo(np.float64).tiny)                # (n_o,)
+    return float(nats_to_bits(max(float(p @ rel_entr(channel, q).sum(axis=1)), 0.0)))
+
+
+def _ba_point(p: NDArray[np.float64], d: NDArray[np.float64], s: float, tol: float, max_iter: int) -> CurvePoint:
+    pt = blahut_arimoto(p, d, s, tol=tol, max_iter=max_iter)
+    return CurvePoint("ba", pt.s, _rate_bits(p, pt.channel), pt.distortion, pt.converged, pt.iterations)
+
+
+def _adaptive_points(p: NDArray[np.float64], d: NDArray[np.float64], n: int, ends: tuple[CurvePoint, CurvePoint],
+                     tol: float, max_iter: int) -> list[CurvePoint]:
     """``n`` BA points placed where the curve moves, not where a fixed grid happens to fall.
 
-    Start from a coarse geometric grid, then split (geometric mean of s) the pair of
-    neighbours, exact ends included, farthest apart in (R, D) scaled to the curve's span;
-    a flat R = 0 stretch or a saturated low end is never split again.
+    Start from a coarse geometric grid above the zero-rate slope s_c (below it BA only
+    crawls toward the known R = 0 end), then split (geometric mean of s) the pair of
+    neighbours, exact ends included, farthest apart in (R, D) scaled to the curve's span.
     """
-    def ba(s: float) -> RateDistortionPoint:
-        return blahut_arimoto(p, d, s, tol=tol, max_iter=max_iter)
-    pts = [ba(s) for s in np.geomspace(_S_LO, _S_HI, min(n, _N_COARSE))]
+    s_c = zero_rate_slope(d, p)
+    if math.isinf(s_c) or ends[0].distortion - ends[1].distortion <= 0:
+        return []                                                         # the oracle is the best fixed option
+    s_lo = max(s_c, _S_LO) * 1.05
+    pts = [_ba_point(p, d, s, tol, max_iter) for s in np.geomspace(s_lo, max(_S_HI, 4 * s_lo), min(n, _N_COARSE))]
     r_span = max(ends[1].rate_bits, 1e-12)
-    d_span = max(ends[0].distortion - ends[1].distortion, 1e-12)
+    d_span = ends[0].distortion - ends[1].distortion
     while len(pts) < n:
-        chain = [(0.0, ends[0].rate_bits, ends[0].distortion)] + [(pt.s, pt.rate_bits, pt.distortion) for pt in pts]
+        chain = [(s_c, ends[0].rate_bits, ends[0].distortion)] + [(pt.s, pt.rate_bits, pt.distortion) for pt in pts]
         chain.append((math.inf, ends[1].rate_bits, ends[1].distortion))
         gaps = [math.hypot((b[1] - a[1]) / r_span, (b[2] - a[2]) / d_span) for a, b in zip(chain, chain[1:])]
         i = int(np.argmax(gaps))
-        if gaps[i] < 1e-6:
+        if gaps[i] < 1e-4:
             break
-        lo, hi = chain[i][0], chain[i + 1][0]
-        s_new = hi / 4 if lo == 0.0 else lo * 4 if math.isinf(hi) else math.sqrt(lo * hi)
-        pts = sorted(pts + [ba(s_new)], key=lambda pt: pt.s)
+        lo, hi = max(chain[i][0], 1e-3), chain[i + 1][0]
+        pts = sorted(pts + [_ba_point(p, d, lo * 4 if math.isinf(hi) else math.sqrt(lo * hi), tol, max_iter)],
+                     key=lambda pt: pt.s)
     return pts
 
 
-def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, tol: float = 1e-10,
+def _as_slopes(slopes: ArrayLike) -> NDArray[np.float64]:
+    arr = np.asarray(slopes, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr) & (arr > 0)):
+        raise field_error(ScenarioError, "slopes", slopes, "must be a non-empty list of finite numbers > 0",
+                          "give slopes in nats per unit distortion, e.g. [0.5, 1, 2, 8], or a count")
+    return arr
+
+
+def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, tol: float = 1e-7,
                         max_iter: int = 10_000) -> RateCurve:
     """R(D) of a uniform source over the rows of ``distortion`` (n_x, n_options).
 
@@ -326,7 +367,10 @@ def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, 
         A count of Blahut-Arimoto points placed adaptively along the curve, or explicit
         slopes s > 0 (nats per unit distortion).
     tol, max_iter
-        Passed to :func:`inl_sim.information.blahut_arimoto`.
+        Passed to :func:`inl_sim.information.blahut_arimoto`; ``tol`` bounds how far (nats)
+        a point's R + sD may sit above the curve's supporting line, 1e-7 is far below what
+        a plot or a 1/n_test accuracy step resolves, and BA converges slowly (sublinearly)
+        where the set of used options changes.
 
     Returns
     -------
@@ -345,12 +389,11 @@ def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, 
             CurvePoint("oracle", None, float(nats_to_bits(rate_nats)), float(d.min(axis=1).mean())))
     if np.ndim(slopes) == 0:
         _check_count(slopes)
-        ba = _adaptive_slopes(p_rows, d_u, int(slopes), ends, tol, max_iter)
+        ba = _adaptive_points(p_rows, d_u, int(slopes), ends, tol, max_iter)
     else:
-        ba = rate_distortion_curve(p_rows, d_u, slopes, tol=tol, max_iter=max_iter)
+        ba = [_ba_point(p_rows, d_u, float(s), tol, max_iter) for s in _as_slopes(slopes)]
     # in slope order, which theory makes the order of rising rate and falling distortion
-    points = [ends[0], *(CurvePoint("ba", pt.s, pt.rate_bits, pt.distortion, pt.converged, pt.iterations)
-                         for pt in sorted(ba, key=lambda pt: pt.s)), ends[1]]
+    points = [ends[0], *sorted(ba, key=lambda pt: pt.s), ends[1]]
     weights = np.zeros(d.shape[1])
     weights[first_col] = q_u
     return RateCurve(tuple(points), int(col_means.argmin()), ends[0].distortion, ends[1].distortion,

@@ -80,6 +80,15 @@ class ReportData:
 # ---------------------------------------------------------------- loading
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return read_json(path)
+    except ResultsError:
+        raise
+    except ValueError as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc}); re-run the study that wrote it") from exc
+
+
 def _read_run(run_dir: Path) -> dict[str, Any]:
     try:
         run = read_run(run_dir)
@@ -104,7 +113,7 @@ def _rows_from_runs(runs: Mapping[str, Sequence[dict]]) -> list[dict[str, Any]]:
 
 
 def _load_study(folder: Path) -> tuple[dict, dict[str, list[dict]]]:
-    meta = read_json(folder / "comparison.json")
+    meta = _read_json(folder / "comparison.json")
     methods = meta.get("methods") or [r["method"] for r in meta.get("rows", [])]
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     for summary in sorted(folder.glob("*/seed*/summary.json")):
@@ -132,7 +141,7 @@ def load_results(folder: str | Path) -> ReportData:
     if (folder / "comparison.json").is_file():
         meta, runs = _load_study(folder)
         kind = "sweep" if (folder / "sweep.json").is_file() else "compare"
-        sweep_rows = read_json(folder / "sweep.json")["rows"] if kind == "sweep" else None
+        sweep_rows = _read_json(folder / "sweep.json").get("rows", []) if kind == "sweep" else None
         rows = [r for r in meta.get("rows", []) if r.get("method") in runs] or _rows_from_runs(runs)
         name = meta.get("scenario") or folder.name
         return ReportData(folder, kind, f"{kind} of {name}", tuple(runs), rows, runs, sweep_rows)

@@ -168,15 +168,15 @@ def test_gumbel_hard_is_one_hot_codeword_with_gradient_to_logits() -> None:
         torch.testing.assert_close(hard.logits.weight.grad, soft.logits.weight.grad, rtol=1e-5, atol=1e-7)
 
 
-def test_gumbel_max_choices_follow_softmax_of_logits() -> None:
-    """argmax(logits + Gumbel noise) ~ Categorical(softmax(logits)), whatever the temperature."""
+def test_gumbel_choices_follow_the_tempered_channel() -> None:
+    """The hard choices are distributed as q = softmax(logits / temperature), the channel whose rate is reported."""
     gate = _gumbel(4, 0.3, hard=True, seed=2)
     n = 20_000
     z = _z(1, seed=3).expand(n, D)
     msg = gate(z, _gen(11)).message.detach()
     choice = (msg[:, None, :] == gate.codebook.detach()[None]).all(-1).float().argmax(-1).numpy()
     with torch.no_grad():
-        p = torch.softmax(gate.logits(z[:1]), -1)[0].double().numpy()
+        p = torch.softmax(gate.logits(z[:1]) / 0.3, -1)[0].double().numpy()
     freq = np.bincount(choice, minlength=4) / n
     assert np.all(np.abs(freq - p) <= 5 * np.sqrt(p * (1 - p) / n) + 1e-3), (freq, p)
 
@@ -340,5 +340,7 @@ def test_several_steps_with_updates_match_one_graph_trained_with_adam(gate: str)
     for v in ref.graph.order:
         for (name, p_cut), (_, p_ref) in zip(cut.modules[v].named_parameters(), ref.modules[v].named_parameters()):
             torch.testing.assert_close(p_cut.grad, p_ref.grad, rtol=1e-5, atol=1e-6, msg=lambda m: f"{v} {name}: {m}")
-            torch.testing.assert_close(p_cut.detach(), p_ref.detach(), rtol=1e-5, atol=1e-6,
+            # Adam's step is scale-free (m / sqrt(v)): float32 rounding differences of a
+            # near-zero gradient can move a parameter by a small fraction of lr (3e-3).
+            torch.testing.assert_close(p_cut.detach(), p_ref.detach(), rtol=1e-5, atol=1e-5,
                                        msg=lambda m: f"{v} {name}: {m}")
