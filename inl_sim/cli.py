@@ -229,8 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "in nats per unit error, e.g. 0.5,1,2,8")
     p.add_argument("--fill", choices=("mean", "zero"), default="mean",
                    help="stand-in for an unused child's message: its training-set mean (default) or zeros")
-    p.add_argument("--max-children", type=int, default=10,
-                   help="all 2^m subsets up to m children (default 10), else none/singletons/leave-one-out/all")
+    p.add_argument("--max-children", type=int, default=6,
+                   help="all 2^m subsets up to m children (default 6), else none/singletons/leave-one-out/all")
     _add_topologies(sub)
     text = "rebuild report.html (self-contained, opens offline) from a compare, sweep or run folder"
     p = sub.add_parser("report", help=text, description=text)

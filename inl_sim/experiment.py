@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Hashable, Iterable, Iterator, Mapping, Sequence
 
 import simpy
 import torch
@@ -202,7 +203,8 @@ class RunResult:
 
 
 def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, method: str | None = None,
-        out_dir: str | Path | None = None, progress: bool | None = False) -> RunResult:
+        out_dir: str | Path | None = None, progress: bool | None = False,
+        threads: int | None = 1) -> RunResult:
     """Train one scenario for one seed and evaluate it on the test set after every epoch.
 
     Parameters
@@ -217,18 +219,37 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
         If given, the run folder is written there atomically (see ``inl_sim.results``).
     progress
         Show a progress bar over epochs (None: only on an interactive terminal).
+    threads
+        torch intra-op threads during the run, restored afterwards (None: leave torch's
+        setting).  The default 1 is fastest for INL's small per-node modules; extra
+        threads only add synchronisation, and oversubscribe a loaded machine badly.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     seed = check_seed(sc.seed if seed is None else seed)
     label = method or sc.routing.mode
-    t0 = time.perf_counter()
-    setup = prepare(sc, seed)
-    history = train(setup, label=label, progress=progress, t0=t0)
-    result = _result(setup, label, history, time.perf_counter() - t0)
+    with _torch_threads(threads):
+        t0 = time.perf_counter()
+        setup = prepare(sc, seed)
+        history = train(setup, label=label, progress=progress, t0=t0)
+        result = _result(setup, label, history, time.perf_counter() - t0)
     if out_dir is not None:
         from inl_sim.results import write_run
         write_run(result, Path(out_dir))
     return result
+
+
+@contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op thread count for a block and restore it."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,

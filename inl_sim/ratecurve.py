@@ -10,8 +10,8 @@ are exact and reported on their own: R = 0 at the best fixed option, and the ora
 
 Modelling choices (options of :func:`rate_curve`, recorded in ``summary.json``):
 
-* bank: every subset of the fusion node's children, up to ``max_full`` children; beyond
-  that only none, singletons, leave-one-out and all (2^m options would not fit);
+* bank: every subset of the fusion node's children, up to ``max_full`` (6) children;
+  beyond that only none, singletons, leave-one-out and all (BA's cost grows with 2^m);
 * fill: an unused child's message is replaced by its mean over the training set's
   messages (``mean``, default: what the fusion node expects when told nothing) or by
   zeros (``zero``); the fusion node's own view, if it senses, is always used;
@@ -43,8 +43,9 @@ from inl_sim.results import atomic_dir, write_json, write_table
 from inl_sim.scenario import Scenario, load_scenario, scenario_to_dict
 
 __all__ = ["FILLS", "RoutingOption", "CurvePoint", "RateCurve", "RateCurveStudy", "routing_bank",
-           "fusion_messages", "fill_values", "option_predictions", "parse_slopes",
-           "oracle_rate", "zero_rate_slope", "accuracy_rate_curve", "rate_curve", "write_rate_curve", "rate_curve_figure"]
+           "fusion_messages", "fill_values", "option_predictions", "parse_slopes", "oracle_rate",
+           "zero_rate_slope", "accuracy_rate_curve", "rate_curve", "rate_curve_of", "write_rate_curve",
+           "rate_curve_figure"]
 
 log = logging.getLogger(__name__)
 NodeId = Hashable
@@ -126,7 +127,6 @@ class RateCurveStudy:
                 "oracle_rate_bits": c.oracle_rate_bits, "max_rate_bits": c.max_rate_bits,
                 "package_version": __version__, "torch_version": torch.__version__}
 
-
     def to_markdown(self, max_rows: int = 12) -> str:
         """A compact table: the headline numbers, then up to ``max_rows`` curve points."""
         s, pts = self.summary(), self.curve.points
@@ -144,21 +144,29 @@ class RateCurveStudy:
 
 
 # --------------------------------------------------------------------------- the bank
-def routing_bank(children: Sequence[NodeId], *, max_full: int = 10) -> tuple[tuple[NodeId, ...], ...]:
+def routing_bank(children: Sequence[NodeId], *, max_full: int = 6) -> tuple[tuple[NodeId, ...], ...]:
     """Subsets of ``children`` the fusion node may use, smallest first, the full set last.
 
-    Every subset while ``len(children) <= max_full``; beyond that the 2^m subsets would
-    not fit in memory nor time, so the bank keeps none, each singleton, each
-    leave-one-out set and all children (2m + 2 options) and logs that it was capped.
+    Every subset while ``len(children) <= max_full``.  Beyond that the bank keeps none,
+    each singleton, each leave-one-out set and all children (2m + 2 options) and logs
+    that it was capped: BA's cost grows with options x distinct error patterns, and 64
+    options on 1024 test samples already take ~25 s for 16 points.
     """
+    _check_max_full(max_full)
     m = len(children)
     if m <= max_full:
         return tuple(s for k in range(m + 1) for s in itertools.combinations(children, k))
     log.warning("rate-curve: fusion node has %d children > max_full=%d; bank capped to none, singletons, "
-                "leave-one-out and all (%d options instead of 2^%d)", m, max_full, 2 * m + 2, m)
-    singles = [(c,) for c in children]
+                "leave-one-out and all (%d options instead of 2^%d); raise --max-children for every subset",
+                m, max_full, 2 * m + 2, m)
     leave_one_out = [tuple(c for c in children if c != skip) for skip in children]
-    return ((),) + tuple(singles) + tuple(leave_one_out) + (tuple(children),)
+    return tuple(dict.fromkeys([(), *((c,) for c in children), *leave_one_out, tuple(children)]))
+
+
+def _check_max_full(max_full: object) -> None:
+    if isinstance(max_full, bool) or not isinstance(max_full, int) or max_full < 0:
+        raise field_error(ScenarioError, "max_full", max_full, "must be an integer >= 0",
+                          "use e.g. --max-children 6 (2^6 = 64 options)")
 
 
 def _eval_generators(setup: RunSetup) -> dict[NodeId, torch.Generator]:
@@ -220,13 +228,13 @@ def option_predictions(setup: RunSetup, bank: Sequence[Sequence[NodeId]], messag
 # --------------------------------------------------------------------------- the curve (numpy)
 def _check_count(n: object) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise field_error(ScenarioError, "slopes", n, "must be a count >= 1", "use e.g. --slopes 24")
+        raise field_error(ScenarioError, "slopes", n, "must be a count >= 1", "use e.g. --slopes 16")
 
 
 def parse_slopes(text: str | None) -> int | NDArray[np.float64]:
-    """``--slopes``: a count (``24``, adaptive) or a comma list of slopes (``0.5,1,2,8``); None: 24."""
+    """``--slopes``: a count (``16``, adaptive) or a comma list of slopes (``0.5,1,2,8``); None: 16."""
     if text is None:
-        return 24
+        return 16
     try:
         if "," not in text and text.strip().isdigit():
             _check_count(int(text))
@@ -234,7 +242,7 @@ def parse_slopes(text: str | None) -> int | NDArray[np.float64]:
         values = np.array([float(part) for part in text.split(",")], dtype=np.float64)
     except ValueError as exc:
         raise field_error(ScenarioError, "--slopes", text, "is neither a count nor a comma list of numbers",
-                          "use e.g. --slopes 40 or --slopes 0.5,1,2,8") from exc
+                          "use e.g. --slopes 16 or --slopes 0.5,1,2,8") from exc
     if not np.all(np.isfinite(values) & (values > 0)):
         raise field_error(ScenarioError, "--slopes", text, "must be finite and > 0",
                           "give positive slopes (nats per unit distortion)")
@@ -267,6 +275,8 @@ def oracle_rate(distortion: ArrayLike, p_x: ArrayLike | None = None, *, tol: flo
     d = np.asarray(distortion, dtype=np.float64)
     p = np.full(d.shape[0], 1.0 / d.shape[0]) if p_x is None else np.asarray(p_x, dtype=np.float64)
     best = (d <= d.min(axis=1, keepdims=True)).astype(np.float64)       # (n_x, n_o) 1[o in A_x]
+    if best.all(axis=0).any():          # one option is best everywhere: zero rate, reached exactly
+        return 0.0, np.eye(d.shape[1])[int(np.argmax(best.all(axis=0)))]
     q = np.full(d.shape[1], 1.0 / d.shape[1])
     for _ in range(max_iter):
         c = (p / (best @ q)) @ best                                      # (n_o,)
@@ -276,7 +286,7 @@ def oracle_rate(distortion: ArrayLike, p_x: ArrayLike | None = None, *, tol: flo
             break
     else:
         log.warning("oracle_rate: gap still %.3g after %d iterations", math.log(c.max()), max_iter)
-    return max(float(-(p @ np.log(best @ q))), 0.0), q
+    return max(float(-(p @ np.log(best @ q))), 0.0) + 0.0, q      # + 0.0: no -0.0 in tables
 
 
 def zero_rate_slope(distortion: ArrayLike, p_x: ArrayLike | None = None) -> float:
@@ -337,14 +347,18 @@ def _adaptive_points(p: NDArray[np.float64], d: NDArray[np.float64], n: int, end
     while len(pts) < n:
         chain = [(s_c, ends[0].rate_bits, ends[0].distortion)] + [(pt.s, pt.rate_bits, pt.distortion) for pt in pts]
         chain.append((math.inf, ends[1].rate_bits, ends[1].distortion))
-        gaps = [math.hypot((b[1] - a[1]) / r_span, (b[2] - a[2]) / d_span) for a, b in zip(chain, chain[1:])]
-        i = int(np.argmax(gaps))
-        if gaps[i] < 1e-4:
+        splits = [(math.hypot((b[1] - a[1]) / r_span, (b[2] - a[2]) / d_span), _split(a[0], b[0]))
+                  for a, b in zip(chain, chain[1:])]
+        gap, s_new = max(((g, s) for g, s in splits if s >= _S_LO), default=(0.0, 0.0))
+        if gap < 1e-4:
             break
-        lo, hi = max(chain[i][0], 1e-3), chain[i + 1][0]
-        pts = sorted(pts + [_ba_point(p, d, lo * 4 if math.isinf(hi) else math.sqrt(lo * hi), tol, max_iter)],
-                     key=lambda pt: pt.s)
+        pts = sorted(pts + [_ba_point(p, d, s_new, tol, max_iter)], key=lambda pt: pt.s)
     return pts
+
+
+def _split(lo: float, hi: float) -> float:
+    """The slope between two neighbours: geometric mean; x4 past the last, /2 before the first."""
+    return lo * 4 if math.isinf(hi) else hi / 2 if lo <= 0 else math.sqrt(lo * hi)
 
 
 def _as_slopes(slopes: ArrayLike) -> NDArray[np.float64]:
@@ -355,7 +369,7 @@ def _as_slopes(slopes: ArrayLike) -> NDArray[np.float64]:
     return arr
 
 
-def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, tol: float = 1e-7,
+def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 16, *, tol: float = 1e-6,
                         max_iter: int = 10_000) -> RateCurve:
     """R(D) of a uniform source over the rows of ``distortion`` (n_x, n_options).
 
@@ -368,7 +382,7 @@ def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, 
         slopes s > 0 (nats per unit distortion).
     tol, max_iter
         Passed to :func:`inl_sim.information.blahut_arimoto`; ``tol`` bounds how far (nats)
-        a point's R + sD may sit above the curve's supporting line, 1e-7 is far below what
+        a point's R + sD may sit above the curve's supporting line, 1e-6 is far below what
         a plot or a 1/n_test accuracy step resolves, and BA converges slowly (sublinearly)
         where the set of used options changes.
 
@@ -402,7 +416,7 @@ def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 24, *, 
 
 # --------------------------------------------------------------------------- the study
 def rate_curve(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *,
-               slopes: int | ArrayLike = 24, fill: str = "mean", max_full: int = 10,
+               slopes: int | ArrayLike = 16, fill: str = "mean", max_full: int = 6,
                progress: bool | None = False) -> RateCurveStudy:
     """Train ``scenario`` once, then trace the accuracy-rate curve of its fusion options.
 
@@ -412,6 +426,38 @@ def rate_curve(scenario: Scenario | str | Path | Mapping, seed: int | None = Non
         A Scenario, YAML path or dict.
     seed
         Run seed (default: ``scenario.seed``).
+    slopes, fill, max_full
+        See :func:`rate_curve_of`.
+    progress
+        Progress bar over training epochs (None: only on an interactive terminal).
+    """
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    _check_fill(fill)                   # bad options fail before the (long) training
+    _check_max_full(max_full)
+    setup = prepare(sc, sc.seed if seed is None else int(seed))
+    _fusion_children(setup)
+    history = train(setup, label="rate-curve", progress=progress)
+    return rate_curve_of(setup, slopes=slopes, fill=fill, max_full=max_full, history=history)
+
+
+def _fusion_children(setup: RunSetup) -> tuple[NodeId, ...]:
+    fusion = setup.graph.fusion
+    children = tuple(setup.graph.children[fusion])
+    if not children:
+        raise field_error(RoutingError, f"children of fusion node {fusion!r}", children,
+                          f"must be non-empty in the {setup.graph.mode} training graph (no message reaches it)",
+                          "use a topology where the fusion node has at least one neighbour")
+    return children
+
+
+def rate_curve_of(setup: RunSetup, *, slopes: int | ArrayLike = 16, fill: str = "mean", max_full: int = 6,
+                  history: list[dict] | None = None) -> RateCurveStudy:
+    """The accuracy-rate curve of the fusion options of an already trained ``setup``.
+
+    Parameters
+    ----------
+    setup
+        From :func:`inl_sim.experiment.prepare`, trained with :func:`~inl_sim.experiment.train`.
     slopes
         A count of BA points (placed adaptively) or explicit slopes; see
         :func:`accuracy_rate_curve`.
@@ -419,29 +465,20 @@ def rate_curve(scenario: Scenario | str | Path | Mapping, seed: int | None = Non
         Stand-in for an unused child's message: ``mean`` (training-set mean) or ``zero``.
     max_full
         Largest number of children whose 2^m subsets are all in the bank.
-    progress
-        Progress bar over training epochs (None: only on an interactive terminal).
+    history
+        The training history, kept for the results folder.
     """
-    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-    seed = sc.seed if seed is None else int(seed)
-    _check_fill(fill)  # before the (long) training
-    setup = prepare(sc, seed)
-    fusion = setup.graph.fusion
-    children = tuple(setup.graph.children[fusion])
-    if not children:
-        raise field_error(RoutingError, f"children of fusion node {fusion!r}", children,
-                          f"must be non-empty in the {sc.routing.mode} training graph (no message reaches it)",
-                          "use a topology where the fusion node has at least one neighbour")
-    history = train(setup, label="rate-curve", progress=progress)
+    children = _fusion_children(setup)
     bank = routing_bank(children, max_full=max_full)
     fills = fill_values(fusion_messages(setup, "train"), fill)
     preds = option_predictions(setup, bank, fusion_messages(setup, "test"), fills)   # (N, n_options)
     wrong = (preds != setup.dataset.test_labels.numpy()[:, None]).astype(np.float64)
     options = tuple(RoutingOption(j, tuple(used), float(1.0 - wrong[:, j].mean())) for j, used in enumerate(bank))
     curve = accuracy_rate_curve(wrong, slopes)
-    log.info("rate-curve %s seed %d: best fixed %.4f, oracle %.4f at %.3f bits", sc.name, seed,
+    log.info("rate-curve %s seed %d: best fixed %.4f, oracle %.4f at %.3f bits", setup.scenario.name, setup.seed,
              1 - curve.d_max, 1 - curve.d_min, curve.oracle_rate_bits)
-    return RateCurveStudy(sc, seed, fusion, children, fill, options, wrong, curve, history)
+    return RateCurveStudy(setup.scenario, setup.seed, setup.graph.fusion, children, fill, options, wrong, curve,
+                          list(history or []))
 
 
 def write_rate_curve(study: RateCurveStudy, out_dir: str | Path) -> Path:
@@ -485,9 +522,10 @@ def rate_curve_figure(study: RateCurveStudy) -> Any:
     fig.add_trace(go.Scatter(
         x=[c.oracle_rate_bits], y=[1 - c.d_min], mode="markers", name="oracle (best option per sample)",
         marker={"symbol": "star", "size": 14}, hovertemplate="rate %{x:.4f} bits<br>accuracy %{y:.4f}<extra></extra>"))
-    fig.add_vline(x=c.max_rate_bits, line_dash="dot", annotation_text=f"log2 {len(study.options)} options")
     fig.update_layout(
         title=f"{study.scenario.name} seed {study.seed} ({study.scenario.routing.mode}): accuracy vs routing rate "
-              f"at fusion node {study.fusion!r}, fill={study.fill}",
+              f"at fusion node {study.fusion!r}<br><sub>{len(study.options)} options (at most log2 = "
+              f"{c.max_rate_bits:.2f} bits), unused messages: "
+              f"{'their training-set mean' if study.fill == 'mean' else 'zeros'}</sub>",
         xaxis_title="rate I(X; option) (bits/sample)", yaxis_title="test accuracy", template="plotly_white")
     return fig

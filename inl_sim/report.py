@@ -225,6 +225,13 @@ def _byte_unit(largest: float) -> tuple[str, float]:
     return "B", 1.0
 
 
+def _padded(values: Sequence[float], pad: float = 0.1) -> list[float]:
+    """An axis range around ``values`` with room for node labels."""
+    lo, hi = min(values, default=0.0), max(values, default=1.0)
+    span = (hi - lo) or 1.0
+    return [lo - pad * span, hi + pad * span]
+
+
 def _segments(edges: Sequence[tuple[str, str]], pos: Mapping[str, tuple[float, float]]) -> tuple[list, list]:
     xs: list = []
     ys: list = []
@@ -321,8 +328,8 @@ def topology_figure(data: ReportData) -> Any:
             fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
         for trace in _node_traces(go, data.network, pos, legend=False):
             fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
+    fig.update_xaxes(visible=False, range=_padded([x for x, _ in pos.values()]))
+    fig.update_yaxes(visible=False, range=_padded([y for _, y in pos.values()]))
     fig.update_layout(height=420 * rows, legend=dict(orientation="h", y=-0.02, yanchor="top"))
     return fig
 
@@ -529,14 +536,21 @@ PAGE = Template("""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>$title</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#222;background:#fafafa}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;
+  color:#222;background:#fafafa}
 main{max-width:1280px;margin:0 auto;padding:24px 32px 48px}
-h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.25em;margin:36px 0 4px}
-.sub{color:#555;margin:0 0 16px}figure{margin:0;background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:8px}
-figcaption,.caption{color:#444;font-size:.93em;max-width:1100px;margin:4px 0 10px;line-height:1.4}
-table{border-collapse:collapse;font-size:.86em;background:#fff}th,td{border:1px solid #ddd;padding:4px 6px;text-align:right;white-space:nowrap}
-th{background:#f0f0f0;white-space:normal;vertical-align:bottom}td small{color:#666}td:first-child,th:first-child{text-align:left}.scroll{overflow-x:auto}
-ul.claims{font-size:.93em;line-height:1.5}code{background:#eee;padding:1px 4px;border-radius:3px}
+h1{font-size:1.6em;margin:0 0 4px}
+h2{font-size:1.25em;margin:36px 0 4px}
+.sub{color:#555;margin:0 0 16px}
+figure{margin:0;background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:8px}
+.caption{color:#444;font-size:.93em;max-width:1100px;margin:4px 0 10px;line-height:1.4}
+table{border-collapse:collapse;font-size:.86em;background:#fff}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:right;white-space:nowrap}
+th{background:#f0f0f0;white-space:normal;vertical-align:bottom}
+td small{color:#666}
+td:first-child,th:first-child{text-align:left}
+.scroll{overflow-x:auto}
+ul.claims{font-size:.93em;line-height:1.5}
 </style>
 <script id="plotlyjs">$plotlyjs</script>
 <script type="application/json" id="inl-report-manifest">$manifest</script>
@@ -595,7 +609,8 @@ def _claims(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _subtitle(data: ReportData) -> str:
-    seeds = sorted({run["summary"].get("seed") for runs in data.runs.values() for run in runs}, key=str)
+    seeds = sorted({run["summary"]["seed"] for runs in data.runs.values() for run in runs
+                    if isinstance(run["summary"].get("seed"), int)})
     s0 = data.runs[data.methods[0]][0]["summary"]
     return html.escape(
         f"{len(data.methods)} method(s) × {len(seeds)} seed(s) {seeds}; {s0.get('epochs')} epochs; network "

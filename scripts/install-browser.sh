@@ -18,7 +18,9 @@ if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 
-echo "install-browser: apt-get update -qq && apt-get install -y -qq chromium"
+# --no-install-recommends: the browser and its libraries only (a font comes with
+# fontconfig-config); the recommends (printing, notification and power daemons) are not needed.
+echo "install-browser: apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium"
 export DEBIAN_FRONTEND=noninteractive
 if apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
     echo "install-browser: installed $(chromium --version 2>/dev/null || echo chromium)"
