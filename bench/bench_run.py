@@ -8,7 +8,8 @@ Quickstart scenario, routing modes ``dense`` and ``spt``; three timed calls per 
 mode, each yielding the numbers below (inner parts are timed by thin wrappers, so (a) and
 (b) come from the very same run, and (c + eval) and (c) from the very same floor run):
 
-* (a)       ``inl_sim.run(sc, seed)`` end to end: setup, SimPy engine, per-epoch
+* (a)       ``inl_sim.run(sc, seed, threads=None)`` end to end (``threads=None`` so that
+            the run keeps the thread count under test): setup, SimPy engine, per-epoch
             evaluation, the final evaluation, result building;
 * (b)       inside (a): the engine's training only, the ``Engine.run_epoch`` calls
             (``prepare``, also inside (a), is reported on its own);
@@ -117,7 +118,7 @@ def time_variant(variant: str, sc: inl_sim.Scenario, seed: int) -> dict[str, Any
     """Time one call of ``variant`` ("run", "floor_eval" or "floor_single") and its parts."""
     if variant == "run":
         with _Spy(experiment, "prepare") as prep, _Spy(Engine, "run_epoch") as epochs:
-            wall, cpu, res = _clock(lambda: inl_sim.run(sc, seed))
+            wall, cpu, res = _clock(lambda: inl_sim.run(sc, seed, threads=None))
         return {"run": (wall, cpu), "engine": (epochs.wall_s, epochs.cpu_s), "prepare_s": prep.wall_s,
                 "test_accuracy": res.accuracy, "n_transfers": len(res.transfers)}
     setup = prepare(sc, seed)  # untimed: the floor reuses the run's modules, not its machinery
@@ -251,8 +252,9 @@ def scale_child(mode: str, threads: int, sensors: str) -> dict[str, Any]:
     rss_before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out: dict[str, Any] = {"mode": mode, "sensors": sensors, "threads": threads}
     try:
-        inl_sim.run(inl_sim.load_scenario(sc, overrides={"data.n_train": 64}), 0)  # warm-up: one step
-        wall, _, res = _clock(lambda: inl_sim.run(sc, 0))
+        warm = inl_sim.load_scenario(sc, overrides={"data.n_train": 64})
+        inl_sim.run(warm, 0, threads=None)  # warm-up: one step
+        wall, _, res = _clock(lambda: inl_sim.run(sc, 0, threads=None))
     except Exception as exc:  # the scale check reports failures instead of stopping the bench
         return {**out, "completed": False, "error": f"{type(exc).__name__}: {exc}"}
     prep_s, _, setup = _clock(lambda: prepare(sc, 0))
@@ -333,7 +335,7 @@ def markdown(result: dict[str, Any]) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in result["scale"]:
             if not r.get("completed"):
-                lines.append(f"| {r['mode']} | {r['sensors']} | **no**: {r.get('error', '')} |  |  |  |  |  |  |  |  |  |")
+                lines.append(f"| {r['mode']} | {r['sensors']} | **no**: {r.get('error', '')} |" + "  |" * 9)
                 continue
             lines.append(f"| {r['mode']} | {r['sensors']} | yes | {r['n_links']} | {r['active_edges']} | "
                          f"{r['steps_per_epoch']} | {r['run_wall_s']:.2f} | {r['engine_epoch_s']:.2f} | "
@@ -371,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", default="1,default", help="comma list of torch thread counts or 'default'")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--budget-s", type=float, default=120.0,
-                    help="stop adding repeats to a thread setting once its share of this budget is spent")
+                    help="quickstart time budget: a thread setting gets what is left of it, less the "
+                         "warm-up limit reserved for each later setting")
     ap.add_argument("--warmup-limit-s", type=float, default=15.0,
                     help="abort a thread setting whose warm-up (six one-epoch calls) takes longer")
     ap.add_argument("--no-scale", action="store_true", help="skip the 200-node check")
@@ -389,7 +392,9 @@ def main(argv: list[str] | None = None) -> None:
                               "loadavg_start": " ".join(f"{x:.2f}" for x in os.getloadavg()), "quickstart": []}
     t0 = time.perf_counter()
     for i, t in enumerate(threads):
-        share = (args.budget_s - (time.perf_counter() - t0)) / (len(threads) - i)
+        # Later settings are guaranteed their warm-up limit; each gets what is left after that.
+        reserve = args.warmup_limit_s * (len(threads) - i - 1)
+        share = args.budget_s - (time.perf_counter() - t0) - reserve
         result["quickstart"].append(bench_threads(t, args.repeats, args.seed, share, args.warmup_limit_s))
     torch.set_num_threads(threads[0])
     result["parity"] = {m: parity(inl_sim.load_scenario(SCENARIO, overrides={"routing.mode": m}), args.seed)

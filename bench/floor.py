@@ -38,7 +38,7 @@ def make_optimisers(setup: RunSetup, kind: str = "per_node", **overrides: Any) -
     how ``prepare`` builds them, e.g. ``fused=True``, carries over to the floor);
     ``overrides`` replaces settings, e.g. ``foreach=True`` or ``fused=True``.
     """
-    runtimes = [rt for rt in setup.engine.nodes.values() if list(rt.module.parameters())]
+    runtimes = [rt for rt in setup.engine.nodes.values() if rt.optimizer is not None]
     cls = type(runtimes[0].optimizer)
     kw = {**runtimes[0].optimizer.defaults, **overrides}
     if overrides.get("foreach"):

@@ -2,14 +2,14 @@
 
 Usage::
 
-    python bench/profile_run.py [--mode dense] [--threads 1] [--top 15] [--out bench/out]
+    python bench/profile_run.py [--mode dense] [--threads 1] [--top 15] [--floor] [--clock wall|cpu]
 
 Prints the top functions by cumulative and by own (tottime) time and writes the raw
 profile (``profile-<mode>.pstats``, readable with ``python -m pstats`` or snakeviz).
-The profiler's clock is wall time by default; ``--clock cpu`` uses process CPU time,
-which ignores other load on a shared machine but costs a system call per event and so
-inflates code that makes many small calls even more.  cProfile adds a per-call cost, so absolute times are inflated for code that makes many
-small Python calls (SimPy, the engine): read the ranking, not the seconds.
+cProfile adds a cost per call, so code that makes many small Python calls (SimPy, the
+engine) looks slower than it is: read the ranking, not the seconds.  The profiler's clock
+is wall time by default; ``--clock cpu`` uses process CPU time, which ignores other load
+on a shared machine but costs a system call per event, inflating small calls further.
 """
 
 from __future__ import annotations
@@ -37,10 +37,10 @@ SCENARIO = ROOT / "scenarios" / "quickstart.yaml"
 def profile_run(mode: str, timer, seed: int = 0) -> pstats.Stats:
     """Profile ``inl_sim.run`` on the quickstart scenario in ``mode`` (after one warm-up run)."""
     sc = inl_sim.load_scenario(SCENARIO, overrides={"routing.mode": mode})
-    inl_sim.run(sc, seed)  # warm-up: imports, allocator, lazy initialisation
+    inl_sim.run(sc, seed, threads=None)  # warm-up: imports, allocator, lazy initialisation
     prof = cProfile.Profile(timer)
     prof.enable()
-    inl_sim.run(sc, seed)
+    inl_sim.run(sc, seed, threads=None)
     prof.disable()
     return pstats.Stats(prof)
 

@@ -64,6 +64,8 @@ def _swap_optimisers(setup: RunSetup, **adam_kw: Any) -> None:
     """Fresh per-node optimisers with extra Adam flags (no step taken yet, so equivalent)."""
     tr = setup.scenario.training
     for rt in setup.engine.nodes.values():
+        if rt.optimizer is None:  # a relay without parameters
+            continue
         rt.optimizer = torch.optim.Adam(rt.module.parameters(), lr=tr.lr, weight_decay=tr.weight_decay, **adam_kw)
 
 
@@ -136,7 +138,8 @@ def patch_engine(setup: RunSetup, variant: str) -> Callable[[], None] | None:
             eng._receive = types.MethodType(_receive_fast, eng)
         elif change == "lean_zero_grad":
             for rt in eng.nodes.values():
-                rt.optimizer.zero_grad = _lean_zero_grad(rt.module)
+                if rt.optimizer is not None:
+                    rt.optimizer.zero_grad = _lean_zero_grad(rt.module)
         elif change == "no_records":
             eng.ledger.add = lambda record: None
         elif change == "lean_backward":
@@ -223,7 +226,7 @@ def run_breakdown(sc: inl_sim.Scenario, seed: int) -> dict[str, float]:
     experiment.prepare, experiment.evaluate = timed("prepare", orig_prepare), timed("evaluate", orig_eval)
     experiment.Engine.run_epoch = timed("run_epoch", orig_epoch)
     try:
-        wall, _, _ = _clock(lambda: inl_sim.run(sc, seed))
+        wall, _, _ = _clock(lambda: inl_sim.run(sc, seed, threads=None))
     finally:
         experiment.prepare, experiment.evaluate, experiment.Engine.run_epoch = orig_prepare, orig_eval, orig_epoch
     rest = wall - sum(calls.values())
@@ -260,7 +263,7 @@ def _instrumented(kind: str, sc: inl_sim.Scenario, seed: int) -> dict[str, Any]:
     setup = prepare(sc, seed)
     batches = epoch_batches(setup)
     timers = _Timers()
-    opts = ([rt.optimizer for rt in setup.engine.nodes.values()] if kind == "engine"
+    opts = ([rt.optimizer for rt in setup.engine.nodes.values() if rt.optimizer is not None] if kind == "engine"
             else make_optimisers(setup, "per_node"))
     for opt in opts:
         opt.step = timers.wrap("optimizer_step", opt.step)
@@ -303,7 +306,8 @@ def _attribution_table(att: dict[str, Any]) -> list[str]:
         ec, fc = e.get(f"{c}_calls", ""), f.get(f"{c}_calls", "")
         d = e[f"{c}_s"] - f[f"{c}_s"]
         lines.append(f"| {c} | {e[f'{c}_s']:.3f} ({ec}) | {f[f'{c}_s']:.3f} ({fc}) | {d:+.3f} | "
-                     f"{d / delta:.0%} |" if delta > 0 else f"| {c} | {e[f'{c}_s']:.3f} | {f[f'{c}_s']:.3f} | {d:+.3f} | |")
+                     f"{d / delta:.0%} |" if delta > 0
+                     else f"| {c} | {e[f'{c}_s']:.3f} | {f[f'{c}_s']:.3f} | {d:+.3f} | |")
     lines.append(f"| **total** | {e['total_s']:.3f} | {f['total_s']:.3f} | {delta:+.3f} | "
                  f"ratio {e['total_s'] / f['total_s']:.2f} |")
     lines.append(f"\nSimPy events scheduled by the engine: {e.get('simpy_events', 'n/a')}")
@@ -354,7 +358,8 @@ def main(argv: list[str] | None = None) -> None:
         lines += ["| engine variant | epochs s | vs baseline | cpu vs baseline | test acc |", "|---|---|---|---|---|"]
         lines += [f"| {v} | {x['wall_s']:.3f} | {x['vs_first']:.3f} | {x['vs_first_cpu']:.3f} | "
                   f"{x['test_accuracy']:.4f} |" for v, x in eng.items()]
-        lines += ["", "| floor variant | epochs s | vs per_node | cpu vs per_node | test acc |", "|---|---|---|---|---|"]
+        lines += ["", "| floor variant | epochs s | vs per_node | cpu vs per_node | test acc |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {v} | {x['wall_s']:.3f} | {x['vs_first']:.3f} | {x['vs_first_cpu']:.3f} | "
                   f"{x['test_accuracy']:.4f} |" for v, x in flo.items()]
         lines += ["", f"evaluate: {ev['evaluate_s'] * 1e3:.2f} ms (no_grad), "

@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rate-curve", cmd_rate_curve, "train once, then the accuracy-rate curve (Blahut-Arimoto) of "
             "routing options at the fusion node (which children's messages to use)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--slopes", help="count of curve points (adaptive, default 24) or comma list of slopes "
+    p.add_argument("--slopes", help="count of curve points (adaptive, default 16) or comma list of slopes "
                                     "in nats per unit error, e.g. 0.5,1,2,8")
     p.add_argument("--fill", choices=("mean", "zero"), default="mean",
                    help="stand-in for an unused child's message: its training-set mean (default) or zeros")

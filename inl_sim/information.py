@@ -140,7 +140,10 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
 def _mi_from_joint(joint: NDArray[np.float64]) -> float:
     """I(X;Y) = KL(p(x,y) || p(x)p(y)) for a validated joint; the KL form is never < 0."""
     product = joint.sum(axis=1, keepdims=True) * joint.sum(axis=0, keepdims=True)  # (X, Y)
-    return max(float(np.sum(rel_entr(joint, product))), 0.0)
+    # p(x)p(y) >= p(x,y)^2, so a product that underflows to 0 belongs to a joint entry
+    # below ~1e-160 whose term p log(p / p(x)p(y)) <= p log(1/p) is negligible, not inf.
+    terms = np.where(product > 0, rel_entr(joint, np.where(product > 0, product, 1.0)), 0.0)
+    return max(float(np.sum(terms)), 0.0)
 
 
 def mutual_information(joint: ArrayLike) -> float:

@@ -93,7 +93,7 @@ class RateCurve:
     """R(D) of one distortion matrix: the exact R = 0 end, BA points by slope, the oracle end."""
 
     points: tuple[CurvePoint, ...]
-    best_fixed: int                 # column of the lowest mean distortion
+    best_fixed: int                 # column of the lowest mean distortion (the first among ties)
     d_max: float                    # its distortion: R(D) = 0 from here on
     d_min: float                    # oracle distortion: mean over rows of the row minimum
     oracle_rate_bits: float         # R(D_min)
@@ -502,30 +502,46 @@ def write_rate_curve(study: RateCurveStudy, out_dir: str | Path) -> Path:
     return Path(out_dir)
 
 
-def rate_curve_figure(study: RateCurveStudy) -> Any:
-    """Interactive plotly figure: accuracy vs rate, fixed options at R = 0, the oracle end."""
+def rate_curve_figure(study: RateCurveStudy, *, top_options: int = 20) -> Any:
+    """Interactive plotly figure: the accuracy-rate curve, and the best fixed options beside it.
+
+    Fixed options sit at R = 0 but span accuracies far below the curve (a lone child is
+    a poor classifier), so they get their own panel instead of squashing the curve's axis.
+    """
     try:
+        from plotly.subplots import make_subplots
         import plotly.graph_objects as go
     except ImportError as exc:  # pragma: no cover - plotly is a declared dependency
         raise ImportError("rate-curve plots need plotly: pip install plotly") from exc
-    c = study.curve
-    pts = c.points
-    fig = go.Figure()
+    c, pts = study.curve, study.curve.points
+    shown = sorted(study.options, key=lambda o: -o.accuracy)[:top_options][::-1]     # best on top
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.16, subplot_titles=(
+        "least routing rate for each accuracy (Blahut-Arimoto)",
+        f"fixed options (rate 0): best {len(shown)} of {len(study.options)}"))
     fig.add_trace(go.Scatter(
-        x=[p.rate_bits for p in pts], y=[p.accuracy for p in pts], mode="lines+markers", name="R(D) (Blahut-Arimoto)",
+        x=[p.rate_bits for p in pts], y=[p.accuracy for p in pts], mode="lines+markers", name="R(D)",
         customdata=[[p.kind, "" if p.s is None else f"{p.s:.3g}"] for p in pts],
-        hovertemplate="rate %{x:.4f} bits<br>accuracy %{y:.4f}<br>%{customdata[0]} s=%{customdata[1]}<extra></extra>"))
-    fig.add_trace(go.Scatter(
-        x=[0.0] * len(study.options), y=[o.accuracy for o in study.options], mode="markers", name="fixed options",
-        text=[o.label for o in study.options], marker={"symbol": "line-ew-open", "size": 14},
-        hovertemplate="uses %{text}<br>accuracy %{y:.4f}<extra></extra>"))
-    fig.add_trace(go.Scatter(
-        x=[c.oracle_rate_bits], y=[1 - c.d_min], mode="markers", name="oracle (best option per sample)",
-        marker={"symbol": "star", "size": 14}, hovertemplate="rate %{x:.4f} bits<br>accuracy %{y:.4f}<extra></extra>"))
+        hovertemplate="rate %{x:.4f} bits<br>accuracy %{y:.4f}<br>%{customdata[0]} s=%{customdata[1]}<extra></extra>"),
+        row=1, col=1)
+    for name, x, y, symbol in (("best fixed option", 0.0, 1 - c.d_max, "diamond"),
+                               ("oracle (best option per sample)", c.oracle_rate_bits, 1 - c.d_min, "star")):
+        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers", name=name, marker={"symbol": symbol, "size": 14},
+                                 hovertemplate=f"{name}<br>rate %{{x:.4f}} bits<br>accuracy %{{y:.4f}}<extra></extra>"),
+                      row=1, col=1)
+    weights = c.oracle_weights
+    fig.add_trace(go.Bar(
+        x=[o.accuracy for o in shown], y=[o.label for o in shown], orientation="h", name="fixed options",
+        customdata=[weights[o.index] for o in shown],
+        hovertemplate="uses %{y}<br>accuracy %{x:.4f}<br>weight at the oracle %{customdata:.3f}<extra></extra>"),
+        row=1, col=2)
+    fill = "their training-set mean" if study.fill == "mean" else "zeros"
     fig.update_layout(
-        title=f"{study.scenario.name} seed {study.seed} ({study.scenario.routing.mode}): accuracy vs routing rate "
-              f"at fusion node {study.fusion!r}<br><sub>{len(study.options)} options (at most log2 = "
-              f"{c.max_rate_bits:.2f} bits), unused messages: "
-              f"{'their training-set mean' if study.fill == 'mean' else 'zeros'}</sub>",
-        xaxis_title="rate I(X; option) (bits/sample)", yaxis_title="test accuracy", template="plotly_white")
+        title=f"{study.scenario.name} seed {study.seed} ({study.scenario.routing.mode}): accuracy vs routing rate at "
+              f"fusion node {study.fusion!r}<br><sub>{len(study.options)} options (log2 = {c.max_rate_bits:.2f} "
+              f"bits at most); unused messages replaced by {fill}</sub>",
+        template="plotly_white", height=max(560, 100 + 22 * len(shown)), margin={"t": 120},
+        legend={"orientation": "h", "y": -0.15})
+    fig.update_xaxes(title_text="rate I(sample; option) (bits/sample)", row=1, col=1)
+    fig.update_yaxes(title_text="test accuracy", row=1, col=1)
+    fig.update_xaxes(title_text="test accuracy", row=1, col=2)
     return fig
