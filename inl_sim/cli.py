@@ -110,6 +110,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = _default_out(sc, args, "sweep")
     cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
     print(cmp.to_markdown())
+    _maybe_report(out, args)
     print(f"results: {out}")
     return 0
 
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p = add("sweep", cmd_sweep, "grid of dotted overrides x seeds: accuracy vs rate table", seeds=True)
     p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2,...")
+    p.add_argument("--no-report", action="store_true", help="skip report.html")
     p = add("rate-curve", cmd_rate_curve, "train once, then the accuracy-rate curve (Blahut-Arimoto) of "
             "routing options at the fusion node (which children's messages to use)")
     p.add_argument("--seed", type=int, default=None)
