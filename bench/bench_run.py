@@ -321,9 +321,9 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {sec['threads']} | both | 0 | {sec['note']} |" + " |" * 11)
             continue
         for mode, s in sec["summary"].items():
-            short = " (too few)" if sec["repeats"] < min(result["repeats_asked"], 5) else ""
+            few = " (too few)" if sec["repeats"] < min(result["repeats_asked"], 5) else ""
             lines.append(
-                f"| {sec['threads']} | {mode} | {sec['repeats']}{short} | {s['run_s']:.3f} | {s['floor_eval_s']:.3f} | "
+                f"| {sec['threads']} | {mode} | {sec['repeats']}{few} | {s['run_s']:.3f} | {s['floor_eval_s']:.3f} | "
                 f"**{s['whole_ratio']:.2f}** | {s['whole_ratio_cpu']:.2f} | {s['engine_s']:.3f} | "
                 f"{s['floor_s']:.3f} | **{s['train_ratio']:.2f}** | {s['train_ratio_cpu']:.2f} | "
                 f"{s['floor_single_s']:.3f} | {s['train_ratio_single']:.2f} | {s['prepare_s']:.3f} | "
@@ -387,10 +387,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup-limit-s", type=float, default=15.0,
                     help="abort a thread setting whose warm-up (six one-epoch calls) takes longer")
     ap.add_argument("--no-scale", action="store_true", help="skip the 200-node check")
+    ap.add_argument("--render", metavar="JSON", help="only re-print the table of a saved bench_run.json")
     ap.add_argument("--scale-child", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--scale-sensors", default="all", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     default_threads = torch.get_num_threads()
+    if args.render:
+        saved = json.loads(Path(args.render).read_text(encoding="utf-8"))
+        saved["verdict"] = verdict(saved)
+        print(markdown(saved))
+        return
     if args.scale_child:
         t = default_threads if args.threads == "default" else int(args.threads)
         print(json.dumps(scale_child(args.scale_child, t, args.scale_sensors)))

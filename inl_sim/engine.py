@@ -139,7 +139,9 @@ class Engine:
         received = []
         for src in sources:
             tensor = yield self.channels[(src, v)].mailbox.get()
-            received.append(tensor.requires_grad_(True) if direction == "forward" else tensor)
+            # a fresh leaf per receiver: in dense INL one payload goes to several parents,
+            # and each must own the gradient it sends back
+            received.append(tensor.detach().requires_grad_(True) if direction == "forward" else tensor)
         return received
 
     def _send(self, src: NodeId, dst: NodeId, direction: str, step: int,
