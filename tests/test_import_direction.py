@@ -15,9 +15,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "inl_sim"
 
-ORDER = ("errors", "scenario", "information", "network", "routing", "data", "coding", "gating", "modules",
-         "links", "accounting", "engine", "metrics", "results", "experiment", "study", "ratecurve", "survey",
-         "report", "cli")
+ORDER = ("errors", "spec", "scenario", "information", "curves", "topofile", "network", "routing", "data", "coding",
+         "gating", "modules", "links", "accounting", "engine", "metrics", "results", "experiment", "study",
+         "ratecurve", "survey", "figures", "report", "cli")
 RANK = {name: i for i, name in enumerate(ORDER)}
 MODULES = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
 
