@@ -13,11 +13,23 @@ from inl_sim.accounting import Transfer
 
 __all__ = [
     "exchange_bytes", "bytes_by_epoch", "bytes_by_link", "mean_std", "reduction",
-    "step_timeline", "NATS_PER_BIT",
+    "step_timeline", "NATS_PER_BIT", "METRICS",
 ]
 
 NATS_PER_BIT = math.log(2.0)
 TRAINING_DIRECTIONS = ("forward", "backward")
+
+# (summary key, column label, scale, format) of the numbers tables carry as mean ± std
+METRICS: tuple[tuple[str, str, float, str], ...] = (
+    ("accuracy", "accuracy", 1.0, "{:.4f}"),
+    ("test_loss", "test loss", 1.0, "{:.4f}"),
+    ("exchange_bytes", "exchange (MB)", 1e-6, "{:.3f}"),
+    ("exchange_bytes_forward", "forward (MB)", 1e-6, "{:.3f}"),
+    ("exchange_bytes_backward", "backward (MB)", 1e-6, "{:.3f}"),
+    ("rate_bits", "rate (bits/sample)", 1.0, "{:.2f}"),
+    ("sim_time_per_epoch_s", "sim time/epoch (s)", 1.0, "{:.3f}"),
+    ("wall_time_s", "wall time (s)", 1.0, "{:.1f}"),
+)
 
 
 def exchange_bytes(records: Iterable[Transfer]) -> dict[str, int]:

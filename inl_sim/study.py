@@ -20,25 +20,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from inl_sim.errors import ScenarioError
 from inl_sim.experiment import RunResult, run
-from inl_sim.metrics import mean_std, reduction
+from inl_sim.metrics import METRICS, mean_std, reduction
 from inl_sim.results import atomic_dir, write_json, write_table
 from inl_sim.scenario import MethodSpec, Scenario, load_scenario, with_overrides
 
 __all__ = ["Comparison", "compare", "sweep", "summary_rows", "format_markdown", "METRICS"]
 
 log = logging.getLogger(__name__)
-
-# (summary key, column label, scale, format) of the numbers tables carry as mean ± std
-METRICS: tuple[tuple[str, str, float, str], ...] = (
-    ("accuracy", "accuracy", 1.0, "{:.4f}"),
-    ("test_loss", "test loss", 1.0, "{:.4f}"),
-    ("exchange_bytes", "exchange (MB)", 1e-6, "{:.3f}"),
-    ("exchange_bytes_forward", "forward (MB)", 1e-6, "{:.3f}"),
-    ("exchange_bytes_backward", "backward (MB)", 1e-6, "{:.3f}"),
-    ("rate_bits", "rate (bits/sample)", 1.0, "{:.2f}"),
-    ("sim_time_per_epoch_s", "sim time/epoch (s)", 1.0, "{:.3f}"),
-    ("wall_time_s", "wall time (s)", 1.0, "{:.1f}"),
-)
 
 
 @dataclass(frozen=True)
