@@ -27,7 +27,7 @@ import inl_sim
 from inl_sim import cli
 from inl_sim.accounting import Transfer
 from inl_sim.errors import ResultsError
-from inl_sim.report import (COLUMNS, FIGURES, build_report, critical_path, exchange_figure,
+from inl_sim.report import (FIGURES, build_report, critical_path, exchange_figure,
                             learning_curves_figure, link_bytes, load_results, node_positions, rate_accuracy_figure,
                             sim_time_figure, step_timeline_figure, topology_figure)
 
@@ -88,9 +88,14 @@ def _segments(trace) -> set[frozenset]:
 # ---------------------------------------------------------------- loading
 
 
-def test_table_columns_are_the_studys(data) -> None:
-    from inl_sim.study import METRICS
-    assert COLUMNS == METRICS
+def test_report_reads_files_without_importing_torch() -> None:
+    """A report only reads result files: building one must not need torch (or SimPy)."""
+    import subprocess
+    import sys
+    code = "import sys, inl_sim.report; print(sorted(m for m in ('torch', 'simpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"
 
 
 def test_compare_folder_loads_every_method_and_seed(data, study: Path) -> None:
