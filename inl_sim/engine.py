@@ -90,9 +90,8 @@ class Engine:
             out = node.module(node.view[idx] if node.view is not None else None, inputs, node.generator)
             yield self.env.timeout(self._compute_s(node, len(idx)))
             encoded = self.forward_codec.encode(out.message)
-            payload = encoded.tensor.detach()
             for p in parents:
-                self._send(v, p, "forward", step, payload, encoded.nbytes)
+                self._send(v, p, "forward", step, encoded.tensor, encoded.nbytes)
             errors = yield from self._receive(parents, v, "backward", step)
             if node.optimizer is not None:
                 node.optimizer.zero_grad(set_to_none=True)
@@ -128,7 +127,7 @@ class Engine:
         for child, received in zip(self.graph.children[v], inputs):
             grad = received.grad if received.grad is not None else torch.zeros_like(received)
             encoded = self.backward_codec.encode(grad)
-            self._send(v, child, "backward", step, encoded.tensor.detach(), encoded.nbytes)
+            self._send(v, child, "backward", step, encoded.tensor, encoded.nbytes)
         if self.apply_updates and node.optimizer is not None:
             node.optimizer.step()
 
@@ -146,6 +145,7 @@ class Engine:
 
     def _send(self, src: NodeId, dst: NodeId, direction: str, step: int,
               tensor: torch.Tensor, nbytes: int) -> None:
+        """Hand a detached copy to the channel (autograd is cut here) and record the crossing."""
         now = self.env.now
         start, arrival = self.channels[(src, dst)].transmit(tensor.detach(), nbytes)
         self.ledger.add(Transfer(self.epoch, step, src, dst, direction, tensor.numel(), nbytes, now, start, arrival))

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Hashable, Iterable, Iterator, Mapping
 
 import simpy
 import torch
@@ -25,12 +25,12 @@ from inl_sim.accounting import Ledger, Transfer
 from inl_sim.coding import make_codec
 from inl_sim.data import Dataset, batch_indices, make_dataset
 from inl_sim.engine import Engine, NodeRuntime
+from inl_sim.errors import ScenarioError
 from inl_sim.links import Channel
 from inl_sim.metrics import NATS_PER_BIT, exchange_bytes
 from inl_sim.modules import NodeModule, build_modules, composed_forward
 from inl_sim.network import Network, build_network
 from inl_sim.routing import TrainingGraph, build_training_graph
-from inl_sim.errors import ScenarioError
 from inl_sim.scenario import Scenario, load_scenario
 from inl_sim.gating import GATES
 
@@ -74,9 +74,9 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     payload_bits = sc.model.latent_dim * nominal_bits_per_value(sc.message.encoding, sc.message.bits)
     graph = build_training_graph(network, sc.routing.mode, cost=sc.routing.cost,
                                  payload_bits=payload_bits, dense_ties=sc.routing.dense_ties)
+    _check_node_beta(sc, graph)
     dataset = make_dataset(sc.data, network.sensors, seed=seed)
     modules = build_modules(graph, dataset.view_dims, dataset.n_classes, sc.model, sc.gate, seed=seed)
-    _check_node_beta(sc, graph)
     env, ledger = simpy.Environment(), Ledger()
     runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i) for i, v in enumerate(graph.order)}
     channels = _channels(env, network, graph)
