@@ -56,9 +56,9 @@ if str(ROOT) not in sys.path:
 import simpy  # noqa: E402
 
 import inl_sim  # noqa: E402
-from inl_sim import experiment  # noqa: E402
-from inl_sim.engine import Engine  # noqa: E402
-from inl_sim.experiment import RunSetup, evaluate, prepare  # noqa: E402
+from inl_sim.study import experiment  # noqa: E402
+from inl_sim.sim.engine import Engine  # noqa: E402
+from inl_sim.study.experiment import RunSetup, evaluate, prepare  # noqa: E402
 from bench.floor import default_eval, epoch_batches, floor_train, make_optimisers  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "quickstart.yaml"

@@ -2,10 +2,10 @@
 
 The simulator trains with autograd cut at every link, one SimPy process per node, one
 backward and one optimiser step per node, and a transfer record per crossing.  The floor
-does the same arithmetic with none of that: :func:`~inl_sim.modules.composed_forward`
+does the same arithmetic with none of that: :func:`~inl_sim.learning.modules.composed_forward`
 over all nodes, one cross-entropy, ONE backward, then the optimisers.  It uses the
-modules, generators and optimiser settings that :func:`inl_sim.experiment.prepare` built
-for the same seed and the mini-batches that :func:`inl_sim.experiment.train` draws, so
+modules, generators and optimiser settings that :func:`inl_sim.study.experiment.prepare` built
+for the same seed and the mini-batches that :func:`inl_sim.study.experiment.train` draws, so
 with ``float32`` messages it reaches the same parameters (up to float summation order).
 """
 
@@ -16,15 +16,15 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.nn import functional as F
 
-from inl_sim.data import batch_indices
-from inl_sim.experiment import RunSetup, evaluate
-from inl_sim.modules import composed_forward
+from inl_sim.learning.data import batch_indices
+from inl_sim.study.experiment import RunSetup, evaluate
+from inl_sim.learning.modules import composed_forward
 
 __all__ = ["epoch_batches", "make_optimisers", "floor_train"]
 
 
 def epoch_batches(setup: RunSetup) -> list[list[torch.Tensor]]:
-    """The index tensors of every epoch, drawn exactly as ``inl_sim.experiment.train`` does."""
+    """The index tensors of every epoch, drawn exactly as ``inl_sim.study.experiment.train`` does."""
     sc = setup.scenario
     shuffle = torch.Generator().manual_seed(setup.seed * 104_729 + 3)  # train()'s shuffle stream
     n = setup.dataset.n_train
@@ -94,5 +94,5 @@ def floor_train(setup: RunSetup, batches: Sequence[Sequence[torch.Tensor]],
 
 
 def default_eval(setup: RunSetup) -> dict:
-    """The run's own per-epoch evaluation (:func:`inl_sim.experiment.evaluate`)."""
+    """The run's own per-epoch evaluation (:func:`inl_sim.study.experiment.evaluate`)."""
     return evaluate(setup)

@@ -48,7 +48,7 @@ def profile_run(mode: str, timer, seed: int = 0) -> pstats.Stats:
 def profile_floor(mode: str, timer, seed: int = 0) -> pstats.Stats:
     """Profile the plain-PyTorch floor (per-node Adam, per-epoch evaluation) on the same batches."""
     from bench.floor import default_eval, epoch_batches, floor_train, make_optimisers
-    from inl_sim.experiment import prepare
+    from inl_sim.study.experiment import prepare
     sc = inl_sim.load_scenario(SCENARIO, overrides={"routing.mode": mode})
     stats = None
     for _ in range(2):  # the first pass warms up

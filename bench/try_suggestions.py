@@ -45,8 +45,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import inl_sim  # noqa: E402
-from inl_sim import experiment  # noqa: E402
-from inl_sim.experiment import RunSetup, evaluate, prepare  # noqa: E402
+from inl_sim.study import experiment  # noqa: E402
+from inl_sim.study.experiment import RunSetup, evaluate, prepare  # noqa: E402
 from bench.bench_run import _clock, _engine_epochs  # noqa: E402
 from bench.floor import epoch_batches, floor_train, make_optimisers  # noqa: E402
 
@@ -259,7 +259,7 @@ class _Timers:
 
 def _instrumented(kind: str, sc: inl_sim.Scenario, seed: int) -> dict[str, Any]:
     """Train ``kind`` ("engine" or "floor", per-node Adam) with per-component timers."""
-    from inl_sim.modules import NodeModule
+    from inl_sim.learning.modules import NodeModule
     setup = prepare(sc, seed)
     batches = epoch_batches(setup)
     timers = _Timers()

@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -38,7 +37,7 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from inl_sim.experiment import run
+    from inl_sim.study.experiment import run
     sc = _load(args)
     seed = sc.seed if args.seed is None else args.seed
     out = _default_out(sc, args, f"run-{sc.routing.mode}-seed{seed}")
@@ -64,7 +63,7 @@ def _bytes(n: float) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from inl_sim.study import compare
+    from inl_sim.study.comparison import compare
     sc = _load(args)
     modes = args.modes.split(",") if args.modes else None
     out = _default_out(sc, args, "compare")
@@ -92,21 +91,21 @@ def _maybe_report(out: Path, args: argparse.Namespace) -> None:
     if getattr(args, "no_report", True):
         return
     try:
-        from inl_sim.report import build_report
+        from inl_sim.report.html import build_report
     except ImportError:  # report module optional until shipped
         return
     print(f"report: {build_report(out)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from inl_sim.experiment import describe
+    from inl_sim.study.show import describe
     sc = _load(args)
     print(describe(sc, seed=sc.seed if args.seed is None else args.seed))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from inl_sim.study import sweep
+    from inl_sim.study.comparison import sweep
     sc = _load(args)
     grid = dict(_parse_grid(text) for text in args.grid)
     out = _default_out(sc, args, "sweep")
@@ -136,7 +135,7 @@ def _number_or_value(value: object) -> object:
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
-    from inl_sim import survey
+    from inl_sim.study import survey
     if args.action == "list":
         print(survey.format_list_markdown(survey.list_topologies()), end="")
         return 0
@@ -181,7 +180,7 @@ def _add_topologies(sub: Any) -> None:
 
 
 def cmd_rate_curve(args: argparse.Namespace) -> int:
-    from inl_sim.ratecurve import parse_slopes, rate_curve, write_rate_curve
+    from inl_sim.study.ratecurve import parse_slopes, rate_curve, write_rate_curve
     sc = _load(args)
     out = _default_out(sc, args, "rate-curve")
     study = rate_curve(sc, args.seed, slopes=parse_slopes(args.slopes), fill=args.fill,
@@ -193,7 +192,7 @@ def cmd_rate_curve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from inl_sim.report import build_report
+    from inl_sim.report.html import build_report
     print(f"report: {build_report(Path(args.results), Path(args.out) if args.out else None)}")
     return 0
 

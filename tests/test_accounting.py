@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 import inl_sim
-from inl_sim.accounting import FIELDS, Ledger, Transfer
-from inl_sim.experiment import prepare
+from inl_sim.sim.accounting import FIELDS, Ledger, Transfer
+from inl_sim.study.experiment import prepare
 from inl_sim.scenario import load_scenario
 
 from conftest import MESH9, explicit_topology, tiny_scenario

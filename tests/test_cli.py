@@ -22,7 +22,9 @@ import pytest
 import yaml
 
 import inl_sim
-from inl_sim import cli, experiment, results
+from inl_sim import cli
+from inl_sim.study import experiment
+from inl_sim.study import results
 from inl_sim.scenario import load_scenario
 
 from conftest import PYTHON, ROOT, cli_env, explicit_topology, tiny_scenario

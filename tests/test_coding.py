@@ -1,4 +1,4 @@
-"""Tests of inl_sim.coding: exact round trips, closed-form byte counts, STE gradients,
+"""Tests of inl_sim.learning.coding: exact round trips, closed-form byte counts, STE gradients,
 and entropy-coded sizes against the differential-entropy oracle."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from inl_sim.coding import (
+from inl_sim.learning.coding import (
     CODECS, ESCAPE_NBYTES, HEADER_NBYTES, MAX_WINDOW, Bitstream, Encoded, entropy_decode,
     entropy_encode, make_codec,
 )

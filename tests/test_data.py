@@ -1,4 +1,4 @@
-"""Tests of inl_sim.data: the synthetic task needs fusion, digits views partition pixels.
+"""Tests of inl_sim.learning.data: the synthetic task needs fusion, digits views partition pixels.
 
 Oracles: scikit-learn classifiers trained on one view (their accuracy cannot beat the
 Bayes ceiling groups_per_view / n_classes of a view that only sees class groups), the
@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 import inl_sim
-from inl_sim.data import Dataset, batch_indices, make_dataset
+from inl_sim.learning.data import Dataset, batch_indices, make_dataset
 from inl_sim.errors import DataError, InlSimError
 from inl_sim.scenario import DataSpec, load_scenario
 

@@ -1,6 +1,6 @@
 """Tests of the finite-rate gates and of link-cut training with them.
 
-Oracles are independent of ``inl_sim.information``: the Gaussian rate is checked against
+Oracles are independent of ``inl_sim.learning.information``: the Gaussian rate is checked against
 ``torch.distributions``' KL on the gate's own ``stats`` layer, the Gumbel rate against a
 numpy plug-in mutual information and against the empirical entropy of the arg-max choices
 (``collections.Counter``), the Gumbel-max sampling law against ``softmax(logits)``.
@@ -24,9 +24,9 @@ from torch.nn import functional as F
 
 import inl_sim
 from inl_sim.errors import ScenarioError
-from inl_sim.experiment import prepare
-from inl_sim.gating import GATES, Gate, GateOutput, GaussianGate, GumbelGate, NoGate, make_gate
-from inl_sim.modules import composed_forward
+from inl_sim.study.experiment import prepare
+from inl_sim.learning.gating import GATES, Gate, GateOutput, GaussianGate, GumbelGate, NoGate, make_gate
+from inl_sim.learning.modules import composed_forward
 from inl_sim.scenario import GateSpec, load_scenario
 
 from conftest import tiny_scenario

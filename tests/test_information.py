@@ -1,4 +1,4 @@
-"""Tests for inl_sim.information against independent closed forms.
+"""Tests for inl_sim.learning.information against independent closed forms.
 
 Every expected number comes from a textbook formula written out here with ``math``
 (binary entropy, BSC/Z/erasure capacity formulas, Gaussian KL, R(D) of a Bernoulli source),
@@ -16,10 +16,8 @@ import pytest
 import torch
 
 from inl_sim.errors import InlSimError, ScenarioError
-from inl_sim.information import (
-    bernoulli_hamming_rate_distortion,
+from inl_sim.learning.information import (
     binary_entropy,
-    blahut_arimoto,
     channel_mutual_information,
     entropy,
     gaussian_kl_standard_normal,
@@ -28,8 +26,8 @@ from inl_sim.information import (
     nats_to_bits,
     plugin_mutual_information,
     plugin_mutual_information_samples,
-    rate_distortion_curve,
 )
+from inl_sim.learning.ratedistortion import bernoulli_hamming_rate_distortion, blahut_arimoto, rate_distortion_curve
 
 LN2 = math.log(2.0)
 

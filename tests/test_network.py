@@ -6,7 +6,6 @@ centrality and Dijkstra, a haversine written here) or from tiny hand-made graphs
 
 from __future__ import annotations
 
-import ast
 import math
 from pathlib import Path
 
@@ -349,9 +348,3 @@ def test_graphml_directed_is_rejected(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- layering
-
-def test_network_imports_only_upstream() -> None:
-    source = Path(__file__).resolve().parent.parent / "inl_sim" / "network.py"
-    modules = {n.module for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.ImportFrom)}
-    assert {m for m in modules if m and m.startswith("inl_sim")} <= {"inl_sim.errors", "inl_sim.scenario",
-                                                                     "inl_sim.topofile"}

@@ -22,11 +22,11 @@ import pytest
 import torch
 
 import inl_sim
-from inl_sim.coding import EntropyCodec, entropy_decode, entropy_encode
-from inl_sim.experiment import prepare, train
-from inl_sim.gating import GATES
-from inl_sim.links import Channel
-from inl_sim.modules import forward_trace
+from inl_sim.learning.coding import EntropyCodec, entropy_decode, entropy_encode
+from inl_sim.study.experiment import prepare, train
+from inl_sim.learning.gating import GATES
+from inl_sim.sim.links import Channel
+from inl_sim.learning.modules import forward_trace
 from inl_sim.scenario import load_scenario
 
 from conftest import MESH9, ROOT, tiny_scenario

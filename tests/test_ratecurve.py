@@ -1,4 +1,4 @@
-"""Tests of inl_sim.ratecurve: the accuracy-rate curve of the fusion node's routing options.
+"""Tests of inl_sim.study.ratecurve: the accuracy-rate curve of the fusion node's routing options.
 
 Expected values come from closed forms written out here (R(D) of a uniform source under
 Hamming distortion, the two-option oracle rate, the zero-rate slope log(b/a)), from
@@ -24,8 +24,8 @@ import yaml
 
 from inl_sim import cli
 from inl_sim.errors import RoutingError, ScenarioError
-from inl_sim.experiment import evaluate, prepare, train
-from inl_sim.ratecurve import (accuracy_rate_curve, fill_values, fusion_messages, option_predictions, oracle_rate,
+from inl_sim.study.experiment import evaluate, prepare, train
+from inl_sim.study.ratecurve import (accuracy_rate_curve, fill_values, fusion_messages, option_predictions, oracle_rate,
                                parse_slopes, rate_curve_of, routing_bank, zero_rate_slope)
 from inl_sim.scenario import load_scenario
 
@@ -173,7 +173,7 @@ def test_a_bank_where_one_option_is_always_best_has_no_rate() -> None:
 def test_routing_bank_full_and_capped(caplog: pytest.LogCaptureFixture) -> None:
     assert routing_bank(["a", "b"]) == ((), ("a",), ("b",), ("a", "b"))
     assert len(routing_bank(list(range(6)))) == 64
-    with caplog.at_level(logging.WARNING, logger="inl_sim.ratecurve"):
+    with caplog.at_level(logging.WARNING, logger="inl_sim.study.ratecurve"):
         bank = routing_bank(list(range(7)), max_full=6)
     assert "capped" in caplog.text and len(bank) == 2 * 7 + 2 == len(set(bank))
     assert bank[0] == () and bank[-1] == tuple(range(7)) and (3,) in bank and (0, 1, 2, 4, 5, 6) in bank

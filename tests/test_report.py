@@ -25,9 +25,9 @@ import pytest
 
 import inl_sim
 from inl_sim import cli
-from inl_sim.accounting import Transfer
+from inl_sim.sim.accounting import Transfer
 from inl_sim.errors import ResultsError
-from inl_sim.report import (FIGURES, build_report, critical_path, exchange_figure,
+from inl_sim.report.html import (FIGURES, build_report, critical_path, exchange_figure,
                             learning_curves_figure, link_bytes, load_results, node_positions, rate_accuracy_figure,
                             sim_time_figure, step_timeline_figure, topology_figure)
 
@@ -92,7 +92,7 @@ def test_report_reads_files_without_importing_torch() -> None:
     """A report only reads result files: building one must not need torch (or SimPy)."""
     import subprocess
     import sys
-    code = "import sys, inl_sim.report; print(sorted(m for m in ('torch', 'simpy') if m in sys.modules))"
+    code = "import sys, inl_sim.report.html; print(sorted(m for m in ('torch', 'simpy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"

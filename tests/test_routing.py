@@ -1,4 +1,4 @@
-"""Tests of inl_sim.routing: shortest-path trees, dense DAGs, ties, pruning and errors.
+"""Tests of inl_sim.network.routing: shortest-path trees, dense DAGs, ties, pruning and errors.
 
 The oracle is networkx itself, called here with weight functions written in this file:
 the D-INL tree must be the parent map of ``nx.single_source_dijkstra``'s paths, and the
@@ -18,7 +18,7 @@ import pytest
 
 from inl_sim.errors import InlSimError, RoutingError
 from inl_sim.network import Network, build_network
-from inl_sim.routing import build_training_graph
+from inl_sim.network.routing import build_training_graph
 from inl_sim.scenario import load_scenario
 
 from conftest import MESH9, explicit_topology, tiny_scenario
@@ -139,7 +139,7 @@ def test_every_sensor_reaches_fusion_and_order_is_topological(network: Network, 
 
 def test_scenario_callable_cost_reaches_routing() -> None:
     """``routing.cost`` may be a callable in a dict scenario, as networkx's ``weight=``."""
-    from inl_sim.experiment import prepare
+    from inl_sim.study.experiment import prepare
     setup = prepare(load_scenario(tiny_scenario(routing={"mode": "spt", "cost": user_cost})), 0)
     _, expected = oracle_tree(setup.network.graph, setup.network.fusion, "callable")
     assert set(setup.graph.edges) == expected
@@ -260,7 +260,7 @@ def test_unknown_cost_names_the_field() -> None:
 
 
 def test_unknown_cost_in_a_scenario_fails_when_the_run_is_prepared() -> None:
-    from inl_sim.experiment import prepare
+    from inl_sim.study.experiment import prepare
     sc = load_scenario(tiny_scenario(routing={"cost": "fastest"}))
     with pytest.raises(InlSimError, match=r"routing\.cost"):
         prepare(sc, 0)

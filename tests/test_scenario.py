@@ -167,7 +167,7 @@ def test_invalid_scenario_names_the_field(name: str, change: Callable | None, ov
     with pytest.raises(InlSimError) as info:
         sc = load_scenario(raw, overrides)
         assert stage == "prepare", f"{name}: load_scenario accepted it"
-        from inl_sim.experiment import prepare
+        from inl_sim.study.experiment import prepare
         prepare(sc, sc.seed)
     assert isinstance(info.value, error), f"{name}: {type(info.value).__name__}: {info.value}"
     message = str(info.value)
@@ -234,7 +234,7 @@ def test_binary_topology_file_is_a_topology_error(tmp_path: Path) -> None:
     path = tmp_path / "binary_topo.yaml"
     path.write_bytes(b"\xff\xfe\x00edges: []\n")
     sc = load_scenario(tiny_scenario({"file": str(path)}))
-    from inl_sim.experiment import prepare
+    from inl_sim.study.experiment import prepare
     with pytest.raises(TopologyError, match="binary_topo.yaml"):
         prepare(sc, 0)
 
@@ -243,7 +243,7 @@ def test_empty_topology_file(tmp_path: Path) -> None:
     path = tmp_path / "empty_topo.yaml"
     path.write_text("name: empty\nedges: []\n")
     sc = load_scenario(tiny_scenario({"file": str(path)}))
-    from inl_sim.experiment import prepare
+    from inl_sim.study.experiment import prepare
     with pytest.raises(TopologyError) as info:
         prepare(sc, 0)
     assert str(path) in str(info.value) and "edges" in str(info.value)

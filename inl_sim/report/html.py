@@ -4,7 +4,7 @@ The report reads only the files a study wrote (``comparison.json``, ``sweep.json
 the ``<method>/seed<k>/`` run folders, or one run folder), never the simulator, so
 ``python run.py report DIR`` rebuilds it at any time.  The page is self-contained:
 plotly.js is embedded once and nothing is fetched, so it opens offline.  Every figure
-comes from one small function ``data -> go.Figure`` in :mod:`inl_sim.figures`, listed in
+comes from one small function ``data -> go.Figure`` in :mod:`inl_sim.report.figures`, listed in
 :data:`FIGURES` (the figures' public names are re-exported here); the page
 declares their ids in a JSON manifest (``<script id="inl-report-manifest">``) that the
 browser test checks against what rendered.
@@ -21,13 +21,13 @@ from pathlib import Path
 from string import Template
 from typing import Any, Callable, Mapping, Sequence
 
-from inl_sim.accounting import Transfer
 from inl_sim.errors import ResultsError
-from inl_sim.figures import (ReportData, _plotly, critical_path, exchange_figure, learning_curves_figure, link_bytes,
-                             node_positions, rate_accuracy_figure, sim_time_figure, step_timeline_figure,
-                             topology_figure)
-from inl_sim.metrics import METRICS, mean_std
-from inl_sim.results import read_json, read_run
+from inl_sim.sim.accounting import Transfer
+from inl_sim.report.figures import (ReportData, _plotly, exchange_figure, learning_curves_figure, link_bytes,
+                                    node_positions, rate_accuracy_figure, sim_time_figure, topology_figure)
+from inl_sim.report.timeline import critical_path, step_timeline_figure
+from inl_sim.sim.metrics import METRICS, mean_std
+from inl_sim.study.results import read_json, read_run
 
 __all__ = ["build_report", "load_results", "render_html", "ReportData", "FIGURES", "COLUMNS",
            "link_bytes", "critical_path", "node_positions", "topology_figure", "learning_curves_figure",

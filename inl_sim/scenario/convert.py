@@ -1,4 +1,4 @@
-"""Scenarios: YAML or dict -> validated, frozen dataclasses (the schema is ``inl_sim.spec``).
+"""Scenario conversion: raw YAML values -> validated, frozen dataclasses (schema in ``spec``).
 
 This is the boundary of the package.  Raw YAML is normalised, validated and turned into
 frozen dataclasses once, here; nothing downstream reads raw YAML.  Every option that the
@@ -15,25 +15,16 @@ import dataclasses
 import math
 import types
 import typing
-from pathlib import Path
 from typing import Any, Callable, Mapping, Union
 
-import yaml
-
 from inl_sim.errors import ScenarioError
-from inl_sim.spec import (DISTRIBUTIONS, FUSION_RULES, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec,
-                          Distribution, GateSpec, MessageSpec, MethodSpec, ModelSpec, NodeId, RoutingSpec,
-                          Scenario, SensorSpec, TopologySpec, TrainingSpec)
+from inl_sim.scenario.spec import (DISTRIBUTIONS, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
+                                   GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
-__all__ = [
-    "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
-    "GateSpec", "MessageSpec", "TrainingSpec", "MethodSpec", "CompareSpec", "Scenario",
-    "load_scenario", "scenario_to_dict", "apply_overrides", "parse_override", "with_overrides",
-    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
-]
+__all__ = ["build_spec", "validate_spec", "spec_error"]
 
 
-def _fail(path: str, value: object, rule: str, fix: str) -> ScenarioError:
+def spec_error(path: str, value: object, rule: str, fix: str) -> ScenarioError:
     return ScenarioError(f"{path}: {value!r} {rule}; {fix}")
 
 
@@ -84,9 +75,9 @@ def _to_float(value: object, path: str) -> float:
         try:
             value = float(value)
         except ValueError:
-            raise _fail(path, value, "is not a number", "write a number such as 1.0e6") from None
+            raise spec_error(path, value, "is not a number", "write a number such as 1.0e6") from None
     if not _is_number(value) or not math.isfinite(value):
-        raise _fail(path, value, "must be a finite number", "write a number such as 0.5")
+        raise spec_error(path, value, "must be a finite number", "write a number such as 0.5")
     return float(value)
 
 
@@ -94,7 +85,7 @@ def _to_int(value: object, path: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _fail(path, value, "must be an integer", "write a whole number such as 5")
+        raise spec_error(path, value, "must be an integer", "write a whole number such as 5")
     return value
 
 
@@ -104,22 +95,22 @@ def _to_distribution(value: object, path: str) -> Distribution:
     if not isinstance(value, Mapping):
         number = _to_float(value, path)
         if number <= 0 and not path.endswith("latency_s"):
-            raise _fail(path, value, "must be > 0", "give a positive value")
+            raise spec_error(path, value, "must be > 0", "give a positive value")
         if number < 0:
-            raise _fail(path, value, "must be >= 0", "give a non-negative value")
+            raise spec_error(path, value, "must be >= 0", "give a non-negative value")
         return Distribution("constant", (number,))
     if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS[1:]:
-        raise _fail(path, dict(value), "must be a number or one of {uniform|loguniform|choice: [...]}",
+        raise spec_error(path, dict(value), "must be a number or one of {uniform|loguniform|choice: [...]}",
                     "write e.g. {uniform: [1.0e6, 1.0e7]}")
     kind, params = next(iter(value.items()))
     if not isinstance(params, (list, tuple)) or not params:
-        raise _fail(f"{path}.{kind}", params, "must be a non-empty list", "write e.g. [1.0e6, 1.0e7]")
+        raise spec_error(f"{path}.{kind}", params, "must be a non-empty list", "write e.g. [1.0e6, 1.0e7]")
     nums = tuple(_to_float(p, f"{path}.{kind}") for p in params)
     if kind in ("uniform", "loguniform") and (len(nums) != 2 or nums[0] > nums[1]):
-        raise _fail(f"{path}.{kind}", list(params), "must be [low, high] with low <= high", "swap or fix the bounds")
+        raise spec_error(f"{path}.{kind}", list(params), "must be [low, high] with low <= high", "swap or fix the bounds")
     floor_ok = all(n >= 0 for n in nums) if path.endswith("latency_s") else all(n > 0 for n in nums)
     if not floor_ok:
-        raise _fail(f"{path}.{kind}", list(params), "must be positive (latency: non-negative)", "fix the bounds")
+        raise spec_error(f"{path}.{kind}", list(params), "must be positive (latency: non-negative)", "fix the bounds")
     return Distribution(kind, nums)
 
 
@@ -130,7 +121,7 @@ def _to_sensors(value: object, path: str) -> SensorSpec:
         return SensorSpec("all")
     if isinstance(value, (list, tuple)):
         if not value:
-            raise _fail(path, value, "is an empty list", "list at least one sensor node")
+            raise spec_error(path, value, "is an empty list", "list at least one sensor node")
         return SensorSpec("ids", tuple(_to_node(v, path) for v in value))
     if isinstance(value, str) and value in SENSOR_RULES:
         return SensorSpec(value)
@@ -138,26 +129,26 @@ def _to_sensors(value: object, path: str) -> SensorSpec:
         extra = set(value) - {"rule", "k"}
         rule = value.get("rule")
         if extra or rule not in SENSOR_RULES[:-1]:
-            raise _fail(path, dict(value), f"must be {{rule: one of {list(SENSOR_RULES[:-1])}, k: int}}",
+            raise spec_error(path, dict(value), f"must be {{rule: one of {list(SENSOR_RULES[:-1])}, k: int}}",
                         "write e.g. {rule: k_random, k: 4}")
         k = value.get("k")
         k = None if k is None else _to_int(k, f"{path}.k")
         if rule in ("k_random", "farthest") and (k is None or k < 1):
-            raise _fail(f"{path}.k", k, f"must be >= 1 for rule {rule}", "give the number of sensors")
+            raise spec_error(f"{path}.k", k, f"must be >= 1 for rule {rule}", "give the number of sensors")
         return SensorSpec(rule, (), k)
-    raise _fail(path, value, "must be 'all', a list of node ids or {rule: ..., k: ...}",
+    raise spec_error(path, value, "must be 'all', a list of node ids or {rule: ..., k: ...}",
                 "write e.g. sensors: [1, 2, 3]")
 
 
 def _to_node(value: object, path: str) -> NodeId:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise _fail(path, value, "must be a node id (integer or string)", "use an id from the topology")
+        raise spec_error(path, value, "must be a node id (integer or string)", "use an id from the topology")
     return value
 
 
 def _to_methods(value: object, path: str) -> tuple[MethodSpec, ...]:
     if not isinstance(value, (list, tuple)) or not value:
-        raise _fail(path, value, "must be a non-empty list of {name, set}", "write e.g. [{name: dense, set: {routing.mode: dense}}]")
+        raise spec_error(path, value, "must be a non-empty list of {name, set}", "write e.g. [{name: dense, set: {routing.mode: dense}}]")
     methods = []
     for i, item in enumerate(value):
         if isinstance(item, MethodSpec):
@@ -165,14 +156,14 @@ def _to_methods(value: object, path: str) -> tuple[MethodSpec, ...]:
             continue
         where = f"{path}[{i}]"
         if not isinstance(item, Mapping) or set(item) - {"name", "set"} or not isinstance(item.get("name"), str):
-            raise _fail(where, item, "must be {name: str, set: {dotted.key: value}}", "give each method a name")
+            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}}", "give each method a name")
         overrides = item.get("set") or {}
         if not isinstance(overrides, Mapping):
-            raise _fail(f"{where}.set", overrides, "must be a mapping of dotted keys", "write e.g. {gate.beta: 1.0e-3}")
+            raise spec_error(f"{where}.set", overrides, "must be a mapping of dotted keys", "write e.g. {gate.beta: 1.0e-3}")
         methods.append(MethodSpec(item["name"], dict(overrides)))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
-        raise _fail(path, names, "has duplicate method names", "give every method its own name")
+        raise spec_error(path, names, "has duplicate method names", "give every method its own name")
     return tuple(methods)
 
 
@@ -191,7 +182,7 @@ def _convert(tp: Any, value: object, path: str) -> object:
     if tp in _SPECIAL:
         return _SPECIAL[tp](value, path)
     if dataclasses.is_dataclass(tp):
-        return _build(tp, value, path)
+        return build_spec(tp, value, path)
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (Union, types.UnionType):
         if value is None and type(None) in args:
@@ -207,31 +198,31 @@ def _convert(tp: Any, value: object, path: str) -> object:
         return _to_int(value, path)
     if tp is bool:
         if not isinstance(value, bool):
-            raise _fail(path, value, "must be true or false", "write true or false")
+            raise spec_error(path, value, "must be true or false", "write true or false")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise _fail(path, value, "must be a string", "quote the value")
+            raise spec_error(path, value, "must be a string", "quote the value")
         return value
     if tp is dict:
         if not isinstance(value, Mapping):
-            raise _fail(path, value, "must be a mapping", "write key: value pairs")
+            raise spec_error(path, value, "must be a mapping", "write key: value pairs")
         return dict(value)
     if tp is tuple:
         if not isinstance(value, (list, tuple)):
-            raise _fail(path, value, "must be a list", "write a YAML list")
+            raise spec_error(path, value, "must be a list", "write a YAML list")
         return tuple(value)
     raise TypeError(f"internal: no converter for {tp!r} at {path}")  # a bug in inl-sim, not input
 
 
-def _build(cls: type, raw: object, path: str) -> object:
+def build_spec(cls: type, raw: object, path: str) -> object:
     """Build dataclass ``cls`` from a mapping, rejecting unknown keys by name."""
     if isinstance(raw, cls):
         return raw
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise _fail(path or "scenario", raw, "must be a mapping", "write key: value pairs")
+        raise spec_error(path or "scenario", raw, "must be a mapping", "write key: value pairs")
     known = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
         if key not in known:
@@ -243,11 +234,11 @@ def _build(cls: type, raw: object, path: str) -> object:
         if name in raw:
             kwargs[name] = _convert(hints[name], raw[name], f"{path}.{name}" if path else name)
     obj = cls(**kwargs)
-    _validate(obj, path)
+    validate_spec(obj, path)
     return obj
 
 
-def _validate(obj: object, path: str) -> None:
+def validate_spec(obj: object, path: str) -> None:
     """Apply the value rules of ``_RULES`` and ``_CHOICES`` to one built dataclass."""
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -255,10 +246,10 @@ def _validate(obj: object, path: str) -> None:
         if f.name in _RULES and _is_number(value) or (f.name == "seed" and value is None):
             check, rule, fix = _RULES[f.name]
             if not check(value):
-                raise _fail(where, value, rule, fix)
+                raise spec_error(where, value, rule, fix)
         if where in _CHOICES and value not in _CHOICES[where]:
             options = [c for c in _CHOICES[where] if c is not None]
-            raise _fail(where, value, f"is not one of {options}", f"choose one of {options}")
+            raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
     if isinstance(obj, Scenario):
         _validate_topology(obj.topology, "topology")
     if isinstance(obj, CompareSpec):
@@ -266,13 +257,13 @@ def _validate(obj: object, path: str) -> None:
         for key in ("reference", "rate_reference"):
             value = getattr(obj, key)
             if value is not None and value not in names:
-                raise _fail(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
+                raise spec_error(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
     if isinstance(obj, GateSpec):
         for key, value in obj.node_beta.items():
             if _to_float(value, f"{path}.node_beta.{key}") < 0:
-                raise _fail(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
+                raise spec_error(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
     if isinstance(obj, DataSpec) and obj.groups_per_view > obj.n_classes:
-        raise _fail(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
+        raise spec_error(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
                     "lower groups_per_view or raise n_classes")
 
 
@@ -280,133 +271,7 @@ def _validate_topology(spec: TopologySpec, path: str) -> None:
     sources = [name for name, given in (("generator", spec.generator), ("file", spec.file),
                                          ("edges", spec.edges)) if given]
     if len(sources) != 1:
-        raise _fail(path or "topology", sources, "must name exactly one source: generator, file or edges",
+        raise spec_error(path or "topology", sources, "must name exactly one source: generator, file or edges",
                     "set topology.generator, topology.file or topology.nodes/edges (and only one)")
     if spec.nodes and not spec.edges:
-        raise _fail(f"{path}.edges", [], "is empty while nodes are given", "list the links as [u, v, {...}]")
-
-
-# --------------------------------------------------------------------------- public API
-
-def parse_override(text: str) -> tuple[str, object]:
-    """Split a CLI override ``gate.beta=1e-3`` into its key and YAML-parsed value."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise _fail("--set", text, "must look like dotted.key=value", "write e.g. --set gate.beta=1e-3")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise _fail(key.strip(), raw, f"is not valid YAML ({exc.__class__.__name__})", "quote the value") from None
-    return key.strip(), value
-
-
-def _schema_step(cls: type, key: str, dotted: str) -> object:
-    names = [f.name for f in dataclasses.fields(cls)]
-    if key not in names:
-        raise ScenarioError(f"override {dotted}: unknown key {key!r}; known keys here: {', '.join(names)}")
-    return typing.get_type_hints(cls)[key]
-
-
-def apply_overrides(raw: Mapping, overrides: Mapping[str, object] | None) -> dict:
-    """Return a copy of the raw scenario mapping with dotted overrides applied.
-
-    Keys are checked against the schema so that a typo (``gate.bta``) fails loudly
-    instead of being silently ignored.  Keys below a free-form mapping field
-    (``topology.params.radius``, ``gate.node_beta.3``) are accepted as given.
-    """
-    result = _deep_copy(raw)
-    for dotted, value in (overrides or {}).items():
-        parts = dotted.split(".")
-        cls: object = Scenario
-        node = result
-        for i, part in enumerate(parts):
-            if cls is not dict:
-                cls = _schema_step(cls, part, dotted)
-            last = i == len(parts) - 1
-            if last:
-                node[part] = value
-            else:
-                child = node.get(part)
-                node[part] = child = _deep_copy(child) if isinstance(child, Mapping) else {}
-                node = child
-                if cls is not dict and not dataclasses.is_dataclass(cls):
-                    cls = dict
-    return result
-
-
-def _deep_copy(raw: Mapping) -> dict:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
-
-
-def load_scenario(source: str | Path | Mapping | Scenario,
-                  overrides: Mapping[str, object] | None = None) -> Scenario:
-    """Load and validate a scenario from a YAML file, a mapping or a Scenario.
-
-    Parameters
-    ----------
-    source
-        Path to a YAML file, a dict with the same layout, or an existing Scenario.
-    overrides
-        Dotted keys to replace, e.g. ``{"routing.mode": "spt", "gate.beta": 1e-3}``.
-
-    Raises
-    ------
-    ScenarioError
-        Naming the file (when there is one), the field path, the value, the rule and the fix.
-    """
-    where = None
-    if isinstance(source, Scenario):
-        raw: Mapping = scenario_to_dict(source, keep_callables=True)
-    elif isinstance(source, Mapping):
-        raw = source
-    else:
-        where = str(source)
-        raw = _read_yaml(Path(source))
-    try:
-        return _build(Scenario, apply_overrides(raw, overrides), "")
-    except ScenarioError as exc:
-        if where is None:
-            raise
-        raise ScenarioError(f"{where}: {exc}") from None
-
-
-def _read_yaml(path: Path) -> Mapping:
-    if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found; check the path (scenarios/ holds the shipped ones)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: not valid UTF-8 YAML: {exc}".replace("\n", " ")) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ScenarioError(f"{path}: top level is a {type(raw).__name__}; a scenario must be a mapping of sections")
-    return raw
-
-
-def scenario_to_dict(scenario: Scenario, *, keep_callables: bool = False) -> dict:
-    """Plain nested dict of a scenario (YAML-safe unless ``keep_callables``)."""
-    return _plain(scenario, keep_callables)
-
-
-def _plain(value: object, keep_callables: bool) -> object:
-    if isinstance(value, (Distribution, SensorSpec)):
-        return value.to_yaml()
-    if isinstance(value, MethodSpec):
-        return {"name": value.name, "set": dict(value.set)}
-    if dataclasses.is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name), keep_callables) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, keep_callables) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v, keep_callables) for k, v in value.items()}
-    if callable(value) and not keep_callables:
-        return f"<callable {getattr(value, '__qualname__', repr(value))}>"
-    return value
-
-
-def with_overrides(scenario: Scenario, overrides: Mapping[str, object] | None) -> Scenario:
-    """A new Scenario equal to ``scenario`` with dotted overrides applied."""
-    if not overrides:
-        return scenario
-    return load_scenario(scenario, overrides)
+        raise spec_error(f"{path}.edges", [], "is empty while nodes are given", "list the links as [u, v, {...}]")

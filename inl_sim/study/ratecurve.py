@@ -8,7 +8,7 @@ such rate for every expected error: R(D), read as accuracy 1 - D against rate.  
 are exact and reported on their own: R = 0 at the best fixed option, and the oracle
 (the best option per sample) at D_min with the rate R(D_min) it needs.
 
-The curve maths on the distortion matrix (numpy only) lives in :mod:`inl_sim.curves`;
+The curve maths on the distortion matrix (numpy only) lives in :mod:`inl_sim.learning.curves`;
 its public names are re-exported here.  This module builds the bank over a trained
 model, runs the study, writes the results folder and draws the figure.
 
@@ -36,12 +36,12 @@ import yaml
 from numpy.typing import ArrayLike, NDArray
 
 from inl_sim import __version__
-from inl_sim.curves import (CurvePoint, RateCurve, accuracy_rate_curve, oracle_rate, parse_slopes,
+from inl_sim.learning.curves import (CurvePoint, RateCurve, accuracy_rate_curve, oracle_rate, parse_slopes,
                             zero_rate_slope)
 from inl_sim.errors import RoutingError, ScenarioError, field_error
-from inl_sim.experiment import RunSetup, prepare, train
-from inl_sim.modules import forward_trace
-from inl_sim.results import atomic_dir, write_json, write_table
+from inl_sim.study.experiment import RunSetup, prepare, train
+from inl_sim.learning.modules import forward_trace
+from inl_sim.study.results import atomic_dir, write_json, write_table
 from inl_sim.scenario import Scenario, load_scenario, scenario_to_dict
 
 __all__ = ["FILLS", "RoutingOption", "CurvePoint", "RateCurve", "RateCurveStudy", "routing_bank",
@@ -234,7 +234,7 @@ def rate_curve_of(setup: RunSetup, *, slopes: int | ArrayLike = 16, fill: str = 
     Parameters
     ----------
     setup
-        From :func:`inl_sim.experiment.prepare`, trained with :func:`~inl_sim.experiment.train`.
+        From :func:`inl_sim.study.experiment.prepare`, trained with :func:`~inl_sim.study.experiment.train`.
     slopes
         A count of BA points (placed adaptively) or explicit slopes; see
         :func:`accuracy_rate_curve`.

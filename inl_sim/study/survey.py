@@ -3,7 +3,7 @@
 For every topology (a file, or a generator with a node count) the scenario's topology
 section is substituted, both training graphs are built, and, unless only the structure
 is asked for, dense INL and D-INL are trained over the seeds with the machinery of
-:mod:`inl_sim.study` (one progress bar and one worker pool over all runs).  The table
+:mod:`inl_sim.study.comparison` (one progress bar and one worker pool over all runs).  The table
 has one flat row per topology: nodes, links, dense edges, tree edges, the structural
 ratio tree/dense = (n_live - 1) / |E_dense|, the measured exchange reduction, simulated
 time per epoch and accuracy of both modes (mean ± sample std over seeds).
@@ -32,12 +32,12 @@ from typing import Any, Mapping, Sequence
 
 from inl_sim import __version__
 from inl_sim.errors import InlSimError, ScenarioError, TopologyError
-from inl_sim.experiment import RunResult, nominal_bits_per_value
+from inl_sim.study.experiment import RunResult, nominal_bits_per_value
 from inl_sim.network import GENERATORS, TOPOLOGY_DIR, build_network, read_topology_file, shipped_topologies
-from inl_sim.results import atomic_dir, write_json, write_table
-from inl_sim.routing import build_training_graph
+from inl_sim.study.results import atomic_dir, write_json, write_table
+from inl_sim.network.routing import build_training_graph
 from inl_sim.scenario import Scenario, TopologySpec, load_scenario, scenario_to_dict, with_overrides
-from inl_sim.study import _execute, _resolve_seeds, summary_rows
+from inl_sim.study.comparison import _execute, _resolve_seeds, summary_rows
 
 __all__ = [
     "TopologyChoice", "TopologySurvey", "DEFAULT_GENERATORS", "FIXED_WIDTH_ENCODINGS", "MODES",

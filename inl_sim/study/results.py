@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
-from inl_sim.accounting import FIELDS, write_records
+from inl_sim.sim.accounting import FIELDS, write_records
 from inl_sim.errors import ResultsError
 from inl_sim.scenario import scenario_to_dict
 

@@ -21,28 +21,24 @@ import torch
 from torch.nn import functional as F
 
 from inl_sim import __version__
-from inl_sim.accounting import Ledger, Transfer
-from inl_sim.coding import make_codec
-from inl_sim.data import Dataset, batch_indices, make_dataset
-from inl_sim.engine import Engine, NodeRuntime
+from inl_sim.sim.accounting import Ledger, Transfer
+from inl_sim.learning.coding import make_codec
+from inl_sim.learning.data import Dataset, batch_indices, make_dataset
+from inl_sim.sim.engine import Engine, NodeRuntime
 from inl_sim.errors import ScenarioError
-from inl_sim.links import Channel
-from inl_sim.metrics import NATS_PER_BIT, exchange_bytes
-from inl_sim.modules import NodeModule, build_modules, composed_forward
+from inl_sim.sim.links import Channel
+from inl_sim.sim.metrics import NATS_PER_BIT, exchange_bytes
+from inl_sim.study.show import nominal_bits_per_value
+from inl_sim.learning.modules import NodeModule, build_modules, composed_forward
 from inl_sim.network import Network, build_network
-from inl_sim.routing import TrainingGraph, build_training_graph
+from inl_sim.network.routing import TrainingGraph, build_training_graph
 from inl_sim.scenario import Scenario, load_scenario
-from inl_sim.gating import GATES
+from inl_sim.learning.gating import GATES
 
-__all__ = ["RunSetup", "RunResult", "prepare", "train", "run", "evaluate", "describe", "nominal_bits_per_value"]
+__all__ = ["RunSetup", "RunResult", "prepare", "train", "run", "evaluate", "nominal_bits_per_value"]
 
 log = logging.getLogger(__name__)
 NodeId = Hashable
-
-
-def nominal_bits_per_value(encoding: str, bits: int) -> int:
-    """Bits per value that routing's ``payload_over_capacity`` cost assumes."""
-    return {"float32": 32, "float16": 16}.get(encoding, bits)
 
 
 def check_seed(seed: object) -> int:
@@ -216,7 +212,7 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
     method
         Label of the run in tables (default: the routing mode).
     out_dir
-        If given, the run folder is written there atomically (see ``inl_sim.results``).
+        If given, the run folder is written there atomically (see ``inl_sim.study.results``).
     progress
         Show a progress bar over epochs (None: only on an interactive terminal).
     threads
@@ -233,7 +229,7 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
         history = train(setup, label=label, progress=progress, t0=t0)
         result = _result(setup, label, history, time.perf_counter() - t0)
     if out_dir is not None:
-        from inl_sim.results import write_run
+        from inl_sim.study.results import write_run
         write_run(result, Path(out_dir))
     return result
 
@@ -316,27 +312,3 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
         transfers=list(setup.ledger.records),
     )
-
-
-def describe(scenario: Scenario, *, seed: int = 0) -> str:
-    """Human-readable view of the topology, roles and both training graphs (``show``)."""
-    sc = scenario
-    network = build_network(sc.topology, seed=seed)
-    g = network.graph
-    caps = [d["capacity_bps"] for _, _, d in g.edges(data=True)]
-    lines = [f"scenario {sc.name!r}: topology {network.name!r}, {g.number_of_nodes()} nodes, "
-             f"{g.number_of_edges()} links (capacity {min(caps):.3g}..{max(caps):.3g} b/s)",
-             f"fusion node: {network.fusion!r}",
-             f"sensors ({len(network.sensors)}): {', '.join(map(repr, network.sensors))}"]
-    payload_bits = sc.model.latent_dim * nominal_bits_per_value(sc.message.encoding, sc.message.bits)
-    counts = {}
-    for mode in ("dense", "spt"):
-        tg = build_training_graph(network, mode, cost=sc.routing.cost, payload_bits=payload_bits,
-                                  dense_ties=sc.routing.dense_ties)
-        counts[mode] = tg.n_edges
-        lines.append(f"{mode}: {tg.n_edges} active directed links, {len(tg.order)} live nodes; "
-                     f"edges (child->parent): " + ", ".join(f"{c}->{p}" for c, p in tg.edges))
-    lines.append(f"spt/dense links: {counts['spt']}/{counts['dense']} = {counts['spt'] / counts['dense']:.4f} "
-                 f"(exchange reduction {1 - counts['spt'] / counts['dense']:.1%} with equal message widths)")
-    lines.append(f"this scenario trains with routing.mode = {sc.routing.mode!r}, cost = {sc.routing.cost!r}")
-    return "\n".join(lines)

@@ -30,7 +30,7 @@ from inl_sim.scenario import SensorSpec
 __all__ = ["TOPOLOGY_DIR", "FILE_SUFFIXES", "read_topology_file", "write_topology_file", "shipped_topologies"]
 
 NodeId = Hashable
-TOPOLOGY_DIR = Path(__file__).resolve().parent.parent / "topologies"
+TOPOLOGY_DIR = Path(__file__).resolve().parents[2] / "topologies"
 FILE_SUFFIXES = (".yaml", ".yml", ".graphml")
 FILE_KEYS = ("name", "description", "nodes", "edges", "fusion", "sensors")
 NODE_KEYS = ("id", "flops_per_s", "pos", "label")

@@ -22,11 +22,11 @@ import simpy
 import torch
 from torch.nn import functional as F
 
-from inl_sim.accounting import Ledger, Transfer
-from inl_sim.coding import Codec
-from inl_sim.links import Channel
-from inl_sim.modules import NodeModule
-from inl_sim.routing import TrainingGraph
+from inl_sim.sim.accounting import Ledger, Transfer
+from inl_sim.learning.coding import Codec
+from inl_sim.sim.links import Channel
+from inl_sim.learning.modules import NodeModule
+from inl_sim.network.routing import TrainingGraph
 
 __all__ = ["NodeRuntime", "StepStats", "Engine"]
 

@@ -21,8 +21,8 @@ from typing import Callable, Hashable, Mapping
 import torch
 from torch import nn
 
-from inl_sim.gating import Gate, GateOutput, make_gate
-from inl_sim.routing import TrainingGraph
+from inl_sim.learning.gating import Gate, GateOutput, make_gate
+from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import ModelSpec, GateSpec
 
 __all__ = ["NodeModule", "ForwardTrace", "build_modules", "forward_trace", "composed_forward", "forward_flops"]

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from inl_sim.errors import ScenarioError
-from inl_sim.experiment import RunResult, run
-from inl_sim.metrics import METRICS, mean_std, reduction
-from inl_sim.results import atomic_dir, write_json, write_table
+from inl_sim.study.experiment import RunResult, run
+from inl_sim.sim.metrics import METRICS, mean_std, reduction
+from inl_sim.study.results import atomic_dir, write_json, write_table
 from inl_sim.scenario import MethodSpec, Scenario, load_scenario, with_overrides
 
 __all__ = ["Comparison", "compare", "sweep", "summary_rows", "format_markdown", "METRICS"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Hashable, Iterable, Mapping, Sequence
 
-from inl_sim.accounting import Transfer
+from inl_sim.sim.accounting import Transfer
 
 __all__ = [
     "exchange_bytes", "bytes_by_epoch", "bytes_by_link", "mean_std", "reduction",

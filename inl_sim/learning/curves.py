@@ -10,7 +10,7 @@ oracle (the best option per sample) at D_min with the rate :func:`oracle_rate` i
 
 Duplicate rows and columns are merged first (exact for R(D)), and BA points are placed
 adaptively where the curve moves.  No torch, no scenario, no training: the routing bank
-over a trained model lives in :mod:`inl_sim.ratecurve`.
+over a trained model lives in :mod:`inl_sim.study.ratecurve`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from scipy.optimize import brentq
 from scipy.special import logsumexp, rel_entr
 
 from inl_sim.errors import ScenarioError, field_error
-from inl_sim.information import blahut_arimoto, nats_to_bits
+from inl_sim.learning.information import nats_to_bits
+from inl_sim.learning.ratedistortion import blahut_arimoto
 
 __all__ = ["CurvePoint", "RateCurve", "parse_slopes", "oracle_rate", "zero_rate_slope", "accuracy_rate_curve"]
 
@@ -224,7 +225,7 @@ def accuracy_rate_curve(distortion: ArrayLike, slopes: int | ArrayLike = 16, *, 
         A count of Blahut-Arimoto points placed adaptively along the curve, or explicit
         slopes s > 0 (nats per unit distortion).
     tol, max_iter
-        Passed to :func:`inl_sim.information.blahut_arimoto`; ``tol`` bounds how far (nats)
+        Passed to :func:`inl_sim.learning.information.blahut_arimoto`; ``tol`` bounds how far (nats)
         a point's R + sD may sit above the curve's supporting line, 1e-6 is far below what
         a plot or a 1/n_test accuracy step resolves, and BA converges slowly (sublinearly)
         where the set of used options changes.
