@@ -1,0 +1,104 @@
+"""Preparing one run: scenario + seed -> network, training graph, data, modules, engine.
+
+:func:`prepare` builds everything a run is made of, once, before training; the epoch
+loop (:mod:`inl_sim.study.training`) and the run itself (:mod:`inl_sim.study.experiment`)
+only consume the :class:`RunSetup`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable
+
+import simpy
+import torch
+
+from inl_sim.errors import ScenarioError
+from inl_sim.learning.coding import make_codec
+from inl_sim.learning.data import Dataset, make_dataset
+from inl_sim.learning.modules import NodeModule, build_modules
+from inl_sim.network import Network, build_network
+from inl_sim.network.routing import TrainingGraph, build_training_graph
+from inl_sim.scenario import Scenario
+from inl_sim.sim.accounting import Ledger
+from inl_sim.sim.engine import Engine, NodeRuntime
+from inl_sim.sim.links import Channel
+from inl_sim.study.show import nominal_bits_per_value
+
+__all__ = ["RunSetup", "prepare", "check_seed"]
+
+NodeId = Hashable
+
+
+def check_seed(seed: object) -> int:
+    """Seeds are 32-bit non-negative integers (every RNG of the run derives from one)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ScenarioError(f"seed: {seed!r} must be an integer in 0..4294967295; use e.g. --seed 0")
+    return seed
+
+
+@dataclass
+class RunSetup:
+    """Everything one run is made of, before training (also what ``show`` prints)."""
+
+    scenario: Scenario
+    seed: int
+    network: Network
+    graph: TrainingGraph
+    dataset: Dataset
+    modules: dict[NodeId, NodeModule]
+    engine: Engine
+    ledger: Ledger
+
+
+def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> RunSetup:
+    """Build network, training graph, data, modules, links and engine for one seed."""
+    sc = scenario
+    seed = check_seed(seed)
+    network = build_network(sc.topology, seed=seed)
+    payload_bits = sc.model.latent_dim * nominal_bits_per_value(sc.message.encoding, sc.message.bits)
+    graph = build_training_graph(network, sc.routing.mode, cost=sc.routing.cost,
+                                 payload_bits=payload_bits, dense_ties=sc.routing.dense_ties)
+    _check_node_beta(sc, graph)
+    dataset = make_dataset(sc.data, network.sensors, seed=seed)
+    modules = build_modules(graph, dataset.view_dims, dataset.n_classes, sc.model, sc.gate, seed=seed)
+    env, ledger = simpy.Environment(), Ledger()
+    runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i) for i, v in enumerate(graph.order)}
+    channels = _channels(env, network, graph)
+    engine = Engine(graph, runtimes, dataset.train_labels, channels,
+                    make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits),
+                    make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
+                               field="message.grad_encoding"),
+                    ledger, env=env, apply_updates=apply_updates)
+    return RunSetup(sc, seed, network, graph, dataset, modules, engine, ledger)
+
+
+def _check_node_beta(sc: Scenario, graph: TrainingGraph) -> None:
+    """Per-node beta may only name nodes that transmit (the fusion node has no gate)."""
+    senders = {str(v) for v in graph.order if v != graph.fusion}
+    for key in sc.gate.node_beta:
+        if str(key) not in senders:
+            raise ScenarioError(f"gate.node_beta.{key}: {key!r} is not a transmitting node of this training graph; "
+                                f"use one of {sorted(senders)}")
+
+
+def _runtime(sc: Scenario, network: Network, data: Dataset, v: NodeId, module: NodeModule,
+             seed: int, index: int) -> NodeRuntime:
+    opt_cls = torch.optim.Adam if sc.training.optimizer == "adam" else torch.optim.SGD
+    params = list(module.parameters())  # a pure relay (one input, no view, no gate) has none
+    optimizer = opt_cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay) if params else None
+    beta = float(sc.gate.node_beta.get(v, sc.gate.node_beta.get(str(v), sc.gate.beta)))
+    return NodeRuntime(module=module, optimizer=optimizer,
+                       generator=torch.Generator().manual_seed(seed * 7919 + index + 1),
+                       view=data.train_views.get(v), flops_per_sample=module.flops_per_sample(),
+                       flops_per_s=float(network.graph.nodes[v]["flops_per_s"]), beta=beta)
+
+
+def _channels(env: simpy.Environment, network: Network, graph: TrainingGraph) -> dict:
+    """Two channels (one per direction) for every active link."""
+    channels = {}
+    for child, parent in graph.edges:
+        attrs = network.graph.edges[child, parent]
+        for src, dst in ((child, parent), (parent, child)):
+            channels[(src, dst)] = Channel(env, src, dst, attrs["capacity_bps"], attrs["latency_s"])
+    return channels
