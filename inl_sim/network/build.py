@@ -32,6 +32,7 @@ import networkx as nx
 import numpy as np
 
 from inl_sim.errors import TopologyError
+from inl_sim.network.centrality import most_central
 from inl_sim.network.generators import GENERATORS, generate
 from inl_sim.scenario import Distribution, SensorSpec, TopologySpec
 # File reading/writing lives in topofile; its public names are re-exported here.
@@ -117,7 +118,7 @@ def _fill(graph: nx.Graph, spec: TopologySpec, topo_seed: int) -> None:
 
 #: fusion rules: graph -> node; max() keeps the first maximum, i.e. ties go by node order.
 FUSION_RULES: dict[str, Callable[[nx.Graph], NodeId]] = {
-    "most_central": lambda g: max(g, key=nx.closeness_centrality(g).__getitem__),
+    "most_central": most_central,
     "max_degree": lambda g: max(g, key=g.degree),
     "first": lambda g: next(iter(g)),
 }
