@@ -20,6 +20,7 @@ from typing import Any, Callable, Hashable, Mapping
 import networkx as nx
 
 from inl_sim.errors import RoutingError
+from inl_sim.network.gcpause import paused_gc
 
 __all__ = ["TrainingGraph", "TRAINING_GRAPHS", "Routes", "EDGE_COSTS", "edge_cost_function", "build_training_graph",
            "routing_distances", "routing_tree"]
@@ -100,7 +101,11 @@ def routing_tree(graph: nx.Graph, fusion: NodeId, weight: CostFunction) -> tuple
     the first predecessor found at v's final distance) and ``depth[v]`` its path's hop
     count; ``dist`` lists nodes in the order Dijkstra settled them, parents first.
     """
-    pred, dist = nx.dijkstra_predecessor_and_distance(graph, fusion, weight=_checked(weight))
+    return _tree(graph, fusion, _checked(weight))
+
+
+def _tree(graph: nx.Graph, fusion: NodeId, checked: CostFunction) -> tuple[dict, dict, dict]:
+    pred, dist = nx.dijkstra_predecessor_and_distance(graph, fusion, weight=checked)
     parent = {v: pred[v][0] for v in dist if v != fusion}
     depth = {fusion: 0}
     for v in parent:  # settle order: a parent's depth is known before its children's
@@ -116,6 +121,15 @@ def _checked(weight: CostFunction) -> CostFunction:
                                "edge costs must be non-negative numbers (Dijkstra's rule)")
         return float(w)
     return checked
+
+
+def _cached(graph: nx.Graph, weight: CostFunction) -> CostFunction:
+    """A built-in (symmetric) cost computed and checked once per link, then looked up:
+    Dijkstra asks twice per link.  Keyed by the link's attribute dict, which both
+    directions of an undirected link share."""
+    checked = _checked(weight)
+    cost = {id(d): checked(u, v, d) for u, v, d in graph.edges(data=True)}
+    return lambda u, v, d: cost[id(d)]
 
 
 @dataclass(frozen=True)
@@ -186,14 +200,16 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
     if mode not in TRAINING_GRAPHS:
         raise RoutingError(f"routing.mode: {mode!r} is not a training graph; choose one of "
                            f"{', '.join(repr(m) for m in TRAINING_GRAPHS)}")
-    dist, tree, depth = routing_tree(graph, fusion, edge_cost_function(cost, payload_bits))
-    for s in network.sensors:
-        if s not in dist:
-            raise RoutingError(f"sensor {s!r} cannot reach fusion node {fusion!r}; "
-                               "connect it (add a link) or remove it from topology.sensors")
-    key = {v: (dist[v], depth[v], i) for i, v in enumerate(graph.nodes) if v in dist}
-    candidate = TRAINING_GRAPHS[mode](Routes(graph, fusion, dist, tree, key, dense_ties))
-    return _assemble(mode, fusion, tuple(network.sensors), candidate, key, dist)
+    weight = edge_cost_function(cost, payload_bits)
+    with paused_gc():
+        dist, tree, depth = _tree(graph, fusion, _cached(graph, weight) if isinstance(cost, str) else _checked(weight))
+        for s in network.sensors:
+            if s not in dist:
+                raise RoutingError(f"sensor {s!r} cannot reach fusion node {fusion!r}; "
+                                   "connect it (add a link) or remove it from topology.sensors")
+        key = {v: (dist[v], depth[v], i) for i, v in enumerate(graph.nodes) if v in dist}
+        candidate = TRAINING_GRAPHS[mode](Routes(graph, fusion, dist, tree, key, dense_ties))
+        return _assemble(mode, fusion, tuple(network.sensors), candidate, key, dist)
 
 
 def _assemble(mode: str, fusion: NodeId, sensors: tuple, candidate: list, key: dict, dist: dict) -> TrainingGraph:
