@@ -123,15 +123,6 @@ def _checked(weight: CostFunction) -> CostFunction:
     return checked
 
 
-def _cached(graph: nx.Graph, weight: CostFunction) -> CostFunction:
-    """A built-in (symmetric) cost computed and checked once per link, then looked up:
-    Dijkstra asks twice per link.  Keyed by the link's attribute dict, which both
-    directions of an undirected link share."""
-    checked = _checked(weight)
-    cost = {id(d): checked(u, v, d) for u, v, d in graph.edges(data=True)}
-    return lambda u, v, d: cost[id(d)]
-
-
 @dataclass(frozen=True)
 class Routes:
     """What every training-graph builder starts from: one Dijkstra from the fusion node.
@@ -202,7 +193,7 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
                            f"{', '.join(repr(m) for m in TRAINING_GRAPHS)}")
     weight = edge_cost_function(cost, payload_bits)
     with paused_gc():
-        dist, tree, depth = _tree(graph, fusion, _cached(graph, weight) if isinstance(cost, str) else _checked(weight))
+        dist, tree, depth = _tree(graph, fusion, _checked(weight))
         for s in network.sensors:
             if s not in dist:
                 raise RoutingError(f"sensor {s!r} cannot reach fusion node {fusion!r}; "
