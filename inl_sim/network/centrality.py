@@ -37,7 +37,8 @@ def sweep_centre(graph: nx.Graph, sweeps: int = CENTRE_SWEEPS) -> NodeId:
     Returns the swept node of smallest exact eccentricity (ties by node order).  Exact
     on paths and grids; on 2,000-node random geometric graphs within one hop of the
     radius with closeness within 3 % of the maximum.  Hops come from scipy's csgraph
-    (compiled) on a sparse adjacency: O(sweeps * E log V) time, O(V + E) memory: ``most_central`` uses it above :data:`EXACT_CENTRALITY_MAX_NODES` nodes,
+    (compiled) on a sparse adjacency: O(sweeps * E log V) time, O(V + E) memory.
+    ``most_central`` uses it above :data:`EXACT_CENTRALITY_MAX_NODES` nodes,
     where closeness (O(V * E)) would take minutes.  The largest component (the earliest
     of equal sizes) is what closeness's Wasserman-Faust scaling favours on a
     disconnected graph.

@@ -1,6 +1,7 @@
 """Training graphs: which directed links carry messages during training.
 
-Pure functions over a :class:`~inl_sim.network.Network`.  Two modes:
+Pure functions over a :class:`~inl_sim.network.Network`.  Two modes, entries of the
+:data:`TRAINING_GRAPHS` registry (mode -> builder over one Dijkstra's :class:`Routes`):
 
 * ``dense`` (INL): every usable link, oriented from the endpoint farther from the fusion
   node (by routing distance) to the nearer one, so the graph is a DAG toward the fusion
@@ -9,6 +10,8 @@ Pure functions over a :class:`~inl_sim.network.Network`.  Two modes:
   networkx's Dijkstra on the chosen edge cost.
 
 Nodes that neither sense nor receive anything are pruned: they would send nothing.
+One Dijkstra (predecessors, not paths) and linear passes: O(V + E log V) time, O(V + E)
+memory; the graphs are those of 0.1's path-based, O(V * E) assembly (tests/test_scale.py).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import networkx as nx
 from inl_sim.errors import RoutingError
 from inl_sim.network.gcpause import paused_gc
 
-__all__ = ["TrainingGraph", "TRAINING_GRAPHS", "Routes", "EDGE_COSTS", "edge_cost_function", "build_training_graph",
-           "routing_distances", "routing_tree"]
+__all__ = ["TrainingGraph", "TRAINING_GRAPHS", "Routes", "Candidate", "EDGE_COSTS", "edge_cost_function",
+           "build_training_graph", "routing_distances", "routing_tree"]
 
 NodeId = Hashable
 CostFunction = Callable[[NodeId, NodeId, Mapping[str, Any]], float]
@@ -128,7 +131,8 @@ class Routes:
     """What every training-graph builder starts from: one Dijkstra from the fusion node.
 
     ``dist``, ``tree`` (child -> parent) and ``key`` (distance, depth, node order: the
-    processing order, larger first) cover the nodes that reach the fusion node.
+    processing order, larger first) cover the nodes that reach the fusion node;
+    ``weight`` is the checked edge cost and ``seed`` the run seed (for seeded builders).
     """
 
     graph: nx.Graph
@@ -136,15 +140,22 @@ class Routes:
     dist: Mapping[NodeId, float]
     tree: Mapping[NodeId, NodeId]
     key: Mapping[NodeId, tuple]
-    dense_ties: str
+    weight: CostFunction
+    dense_ties: str = "drop"
+    seed: int = 0
 
 
-def _tree_edges(routes: Routes) -> list:
+#: a builder's answer: candidate (child, parent) links, and the distance and order key
+#: of each node (a builder may keep ``routes.dist`` and ``routes.key`` or give its own).
+Candidate = tuple[list, Mapping[NodeId, float], Mapping[NodeId, tuple]]
+
+
+def _tree_edges(routes: Routes) -> Candidate:
     """D-INL: the shortest-path tree's (child, parent) links."""
-    return list(routes.tree.items())
+    return list(routes.tree.items()), routes.dist, routes.key
 
 
-def _dense_edges(routes: Routes) -> list:
+def _dense_edges(routes: Routes) -> Candidate:
     """Orient every reachable link from the larger (distance, depth, order) key to the smaller."""
     dist, key, tree = routes.dist, routes.key, routes.tree
     if routes.dense_ties not in ("drop", "keep"):
@@ -158,19 +169,19 @@ def _dense_edges(routes: Routes) -> list:
         if drop and dist[u] == dist[v] and tree.get(child) != parent:
             continue
         edges.append((child, parent))
-    return edges
+    return edges, dist, key
 
 
-#: routing.mode -> builder(routes) -> candidate (child, parent) links; a new training
-#: graph is one function and one entry here (nodes with nothing to send are pruned after).
-TRAINING_GRAPHS: dict[str, Callable[[Routes], list]] = {
+#: routing.mode -> builder(routes) -> (candidate links, dist, key); a new training graph is
+#: one function and one entry here (nodes with nothing to send are pruned after).
+TRAINING_GRAPHS: dict[str, Callable[[Routes], Candidate]] = {
     "dense": _dense_edges,
     "spt": _tree_edges,
 }
 
 
 def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = "payload_over_capacity",
-                         payload_bits: float = 256.0, dense_ties: str = "drop") -> TrainingGraph:
+                         payload_bits: float = 256.0, dense_ties: str = "drop", seed: int = 0) -> TrainingGraph:
     """Build the dense DAG or the shortest-path tree of ``network``.
 
     One Dijkstra and linear passes: O(V + E log V) time, O(V + E) memory.
@@ -186,20 +197,22 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
         ``payload_over_capacity`` divides by each link's capacity.
     dense_ties
         ``"drop"`` or ``"keep"`` links between equally distant nodes in dense mode.
+    seed
+        Run seed, for builders that draw (none of ``dense`` and ``spt`` does).
     """
     graph, fusion = network.graph, network.fusion
     if mode not in TRAINING_GRAPHS:
         raise RoutingError(f"routing.mode: {mode!r} is not a training graph; choose one of "
                            f"{', '.join(repr(m) for m in TRAINING_GRAPHS)}")
-    weight = edge_cost_function(cost, payload_bits)
+    weight = _checked(edge_cost_function(cost, payload_bits))
     with paused_gc():
-        dist, tree, depth = _tree(graph, fusion, _checked(weight))
+        dist, tree, depth = _tree(graph, fusion, weight)
         for s in network.sensors:
             if s not in dist:
                 raise RoutingError(f"sensor {s!r} cannot reach fusion node {fusion!r}; "
                                    "connect it (add a link) or remove it from topology.sensors")
         key = {v: (dist[v], depth[v], i) for i, v in enumerate(graph.nodes) if v in dist}
-        candidate = TRAINING_GRAPHS[mode](Routes(graph, fusion, dist, tree, key, dense_ties))
+        candidate, dist, key = TRAINING_GRAPHS[mode](Routes(graph, fusion, dist, tree, key, weight, dense_ties, seed))
         return _assemble(mode, fusion, tuple(network.sensors), candidate, key, dist)
 
 
