@@ -20,7 +20,7 @@ NodeId = Hashable
 
 #: most_central is exact closeness centrality up to this many nodes, the sweep centre above.
 EXACT_CENTRALITY_MAX_NODES = 1000
-#: breadth-first sweeps of the sweep centre (about 0.35 s each at 100,000 nodes).
+#: breadth-first sweeps of the sweep centre (all 8: 0.9 s of CPU at 100,000 nodes).
 CENTRE_SWEEPS = 8
 
 
@@ -34,9 +34,10 @@ def sweep_centre(graph: nx.Graph, sweeps: int = CENTRE_SWEEPS) -> NodeId:
     periphery, which tightens the bounds) and the unswept node of smallest lower bound
     (the best candidate), in the manner of the bounding algorithms for eccentricities
     (Takes and Kosters, "Determining the diameter of small world networks", CIKM 2011).
-    Returns the swept node of smallest exact eccentricity (ties by node order).  Exact
-    on paths and grids; on 2,000-node random geometric graphs within one hop of the
-    radius with closeness within 3 % of the maximum.  Hops come from scipy's csgraph
+    Returns the swept node of smallest exact eccentricity (ties by node order).  It is
+    the exact centre of the paths and grids tested; on 2,000-node random geometric graphs
+    its eccentricity is within one hop of the radius, and on knn graphs of 1,000-3,000
+    nodes its closeness is 95-99.5 % of the maximum (BENCHMARKS.md).  Hops come from scipy's csgraph
     (compiled) on a sparse adjacency: O(sweeps * E log V) time, O(V + E) memory.
     ``most_central`` uses it above :data:`EXACT_CENTRALITY_MAX_NODES` nodes,
     where closeness (O(V * E)) would take minutes.  The largest component (the earliest
