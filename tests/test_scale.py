@@ -260,3 +260,17 @@ def test_show_imports_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
     assert out.strip().splitlines()[-1] == "False False"
+
+
+def test_builds_restore_the_garbage_collector_even_on_error() -> None:
+    import gc
+    assert gc.isenabled()
+    with pytest.raises(TopologyError):
+        build_network(topo(generator="knn", n_nodes=4, params={"k": 4}), seed=0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_network(topo(generator="grid", n_nodes=9), seed=0)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
