@@ -7,6 +7,7 @@ quadratic assembly, kept here verbatim); distances computed here with numpy.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -263,7 +264,6 @@ def test_show_imports_no_torch() -> None:
 
 
 def test_builds_restore_the_garbage_collector_even_on_error() -> None:
-    import gc
     assert gc.isenabled()
     with pytest.raises(TopologyError):
         build_network(topo(generator="knn", n_nodes=4, params={"k": 4}), seed=0)
