@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from inl_sim.errors import ScenarioError
+from inl_sim.learning.gating import GATES
 from inl_sim.study.experiment import RunResult, run
 from inl_sim.sim.metrics import METRICS, mean_std, reduction
 from inl_sim.study.folders import check_name, check_run_target, claim_dir, folder_names, study_folder
@@ -114,6 +115,9 @@ def _compare(sc: Scenario, arms: Sequence[MethodSpec], seed_list: tuple[int, ...
     """compare() once the methods are resolved; ``after`` writes more files under the lock."""
     names = folder_names([m.name for m in arms], "compare.methods.name")
     variants = {m.name: with_overrides(sc, m.set) for m in arms}
+    for variant in variants.values():  # before any folder or training (more checks: scenario wing)
+        if variant.gate.kind not in GATES:
+            raise ScenarioError(f"gate.kind: {variant.gate.kind!r} is not a known gate; choose one of {sorted(GATES)}")
     tasks = [(variants[m.name], s, m.name) for m in arms for s in seed_list]
     out = Path(out_dir) if out_dir is not None else None
     with study_folder(out, kind) if out is not None else nullcontext(None) as folder:
@@ -261,7 +265,9 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
                                "n_active_edges": items[0]["n_active_edges"], "gate": items[0]["gate"],
                                "beta": items[0]["beta"]}
         for key, _, _, _ in METRICS:  # over finished runs only: a diverged seed is listed, never averaged
-            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([s[key] for s in ok])
+            values = [s[key] for s in ok]
+            na = bool(values) and all(v is None for v in values)  # e.g. no gate: rate not applicable
+            row[f"{key}_mean"], row[f"{key}_std"] = (None, None) if na else mean_std(values)
         rows.append(row)
     by_name = {r["method"]: r for r in rows}
     ref, rate_ref = by_name.get(reference), by_name.get(rate_reference)

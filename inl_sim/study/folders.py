@@ -175,10 +175,21 @@ def _flock(folder: Path) -> Iterator[None]:
 @contextmanager
 def study_folder(path: Path, kind: str) -> Iterator[Path]:
     """Claim, lock and tidy a study folder for the duration of a block."""
+    created = not Path(path).exists()
     folder = claim_dir(Path(path), kind)
     with _flock(folder):
         clean_stale(folder)
-        yield folder
+        try:
+            yield folder
+        except BaseException:
+            if created and _holds_nothing(folder):  # a study that failed before any run ended
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+
+def _holds_nothing(folder: Path) -> bool:
+    """True when every file under ``folder`` is a marker or the lock (nothing to keep)."""
+    return all(p.name in (MARKER, LOCK) for p in folder.rglob("*") if not p.is_dir())
 
 
 def clean_stale(folder: Path, depth: int = 3) -> int:
