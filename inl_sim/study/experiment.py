@@ -139,7 +139,7 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
             history = train(setup, label=label, progress=progress, t0=t0)
             result = _result(setup, label, history, time.perf_counter() - t0)
         except DivergedError as exc:
-            log.warning("%s %s seed %d diverged: %s", sc.name, label, seed, exc)
+            log.info("%s %s seed %d diverged: %s", sc.name, label, seed, exc)
             result = _diverged(setup, label, exc, time.perf_counter() - t0)
     if out_dir is not None:
         from inl_sim.study.results import write_run
