@@ -23,6 +23,7 @@ from inl_sim import cli
 from inl_sim.errors import ResultsError, ScenarioError
 from inl_sim.study import comparison
 from inl_sim.study.comparison import compare, sweep
+from inl_sim.study.experiment import run
 from inl_sim.study.folders import (MARKER, check_name, clean_stale, folder_names, is_ours, slug, stamp,
                                    study_folder)
 from inl_sim.study.results import read_json, write_json
@@ -151,6 +152,17 @@ def test_run_never_overwrites_without_the_flag(tmp_path: Path, capsys: pytest.Ca
     assert cli.main(["run", str(scenario), "--out", str(out), "--no-progress", "--seed", "1", "--overwrite"]) == 0
     assert read_json(out / "summary.json")["seed"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "s.yaml"], "no temporary left beside it"
+
+
+def test_run_overwrite_never_replaces_a_study_folder(tmp_path: Path, no_training: None) -> None:
+    compare_dir = tmp_path / "study"
+    with study_folder(compare_dir, "compare"):
+        pass
+    (compare_dir / "dense").mkdir()
+    before = digest(tmp_path)
+    with pytest.raises(ResultsError, match="holds an inl-sim compare folder, not a run folder"):
+        run(tiny_scenario(), 0, out_dir=compare_dir, overwrite=True)
+    assert digest(tmp_path) == before
 
 
 def test_an_empty_folder_of_the_user_is_filled_not_replaced(tmp_path: Path) -> None:

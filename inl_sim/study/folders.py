@@ -218,8 +218,9 @@ def _temp_name(target: Path, kind: str = "tmp") -> Path:
     return target.parent / f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def check_run_target(target: Path, overwrite: bool) -> None:
-    """Refuse, before any work, a run folder that exists unless it may be replaced."""
+def check_run_target(target: Path, overwrite: bool, kind: str = "run") -> None:
+    """Refuse, before any work, a run folder that exists unless it may be replaced: empty,
+    or (with ``overwrite``) made by inl-sim as the same kind (a run never replaces a study)."""
     target = Path(target)
     if target.exists() and not target.is_dir():
         raise ResultsError(f"{target}: is a file, not a folder; choose a folder for the run")
@@ -227,8 +228,12 @@ def check_run_target(target: Path, overwrite: bool) -> None:
         return
     if not is_ours(target):
         raise _refuse_foreign(target, "run folder")
+    found = (read_stamp(target) or {}).get("kind")
+    if found != kind:
+        raise ResultsError(f"{target}: holds an inl-sim {found} folder, not a {kind} folder; inl-sim does not "
+                           f"replace it with a {kind}; choose another --out")
     if not overwrite:
-        raise ResultsError(f"{target}: a run folder is already there; pass --overwrite (overwrite=True) to "
+        raise ResultsError(f"{target}: a {kind} folder is already there; pass --overwrite (overwrite=True) to "
                            "replace it, or choose another --out")
 
 
@@ -241,14 +246,14 @@ def atomic_dir(target: Path, *, kind: str = "run", overwrite: bool = True,
     made; anything else is refused (:func:`check_run_target`) before the block runs.
     """
     target = Path(target)
-    check_run_target(target, overwrite)
+    check_run_target(target, overwrite, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(target)
     os.mkdir(tmp)
     try:
         stamp(tmp, kind, **dict(stamp_extra or {}))
         yield tmp
-        check_run_target(target, overwrite)  # a concurrent writer may have filled it meanwhile
+        check_run_target(target, overwrite, kind)  # a concurrent writer may have filled it meanwhile
         if target.is_dir() and not is_ours(target):  # an empty folder of the user's: fill it, keep it
             for entry in tmp.iterdir():
                 os.replace(entry, target / entry.name)
