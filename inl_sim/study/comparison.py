@@ -235,11 +235,20 @@ def _execute(tasks: list[tuple[Scenario, int, str]], jobs: int, progress: bool |
             for i, task in enumerate(tasks):
                 finish(i, _run_task(task))
         elif tasks:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                     initializer=_worker_init) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init)
+            try:
                 futures = {pool.submit(_run_task, task): i for i, task in enumerate(tasks)}
                 for future in as_completed(futures):
                     finish(futures[future], future.result())
+            except BaseException:  # SIGINT/SIGTERM or a failed run: stop now, not after every queued run
+                workers = list((getattr(pool, "_processes", None) or {}).values())  # no public API for this
+                for process in workers:
+                    process.terminate()
+                for process in workers:
+                    process.join(timeout=5)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown()
         return [r for r in results if r is not None]
     finally:
         bar.close()
