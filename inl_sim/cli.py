@@ -36,6 +36,19 @@ def _progress(args: argparse.Namespace) -> bool | None:
     return False if args.no_progress else None
 
 
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    """Where a study's runs execute: ``--executor``, ``--jobs``, ``--ray-address``."""
+    return {"executor": args.executor, "jobs": args.jobs, "ray_address": args.ray_address}
+
+
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
+                   help="where runs execute (default: local, or process with --jobs > 1, or ray with --ray-address)")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once: worker processes or local Ray CPUs")
+    p.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="existing Ray cluster, e.g. auto or ray://head:10001 (default: a local Ray instance)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from inl_sim.study.experiment import run
     sc = _load(args)
@@ -67,7 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     sc = _load(args)
     modes = args.modes.split(",") if args.modes else None
     out = _default_out(sc, args, "compare")
-    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
+    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, progress=_progress(args), **_where(args))
     print(cmp.to_markdown())
     _print_claims(cmp.rows)
     _maybe_report(out, args)
@@ -109,7 +122,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sc = _load(args)
     grid = dict(_parse_grid(text) for text in args.grid)
     out = _default_out(sc, args, "sweep")
-    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
+    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, progress=_progress(args), **_where(args))
     print(cmp.to_markdown())
     _maybe_report(out, args)
     print(f"results: {out}")
@@ -145,8 +158,8 @@ def cmd_topologies(args: argparse.Namespace) -> int:
         sc = load_scenario(sc, {"training.epochs": args.epochs})
     out = _default_out(sc, args, "topologies")
     res = survey.compare_topologies(sc, choices, seeds=args.seeds, sensors=args.sensors,
-                                    structure_only=args.structure_only, out_dir=out, jobs=args.jobs,
-                                    progress=_progress(args))
+                                    structure_only=args.structure_only, out_dir=out,
+                                    progress=_progress(args), **_where(args))
     print(res.to_markdown())
     for r in res.rows:
         if r.get("exchange_matches_structure") is False:
@@ -168,7 +181,7 @@ def _add_topologies(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    _add_executor_flags(p)
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
     p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
     p.add_argument("--generators", metavar="NAME:N[:K=V],...",
@@ -211,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
         if seeds:
             p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-            p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+            _add_executor_flags(p)
         p.set_defaults(func=func)
         return p
 

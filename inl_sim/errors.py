@@ -14,6 +14,7 @@ __all__ = [
     "RoutingError",
     "DataError",
     "ResultsError",
+    "ExecutorError",
 ]
 
 
@@ -39,6 +40,10 @@ class DataError(InlSimError, ValueError):
 
 class ResultsError(InlSimError, ValueError):
     """A results folder is missing, incomplete or of an unknown layout."""
+
+
+class ExecutorError(InlSimError, ValueError):
+    """A study cannot run where asked (unknown executor, bad jobs, Ray missing or unreachable)."""
 
 
 def field_error(

@@ -2,6 +2,7 @@
 
 Lives here: one run (``experiment``: prepare, train, evaluate, run), methods x seeds and
 grids (``comparison``), topology surveys (``survey``), the rate curve study
-(``ratecurve``) and results folders (``results``).
+(``ratecurve``), results folders (``results``) and where a study's runs execute
+(``executors``: local, worker processes or Ray; a new one is a class in ``EXECUTORS``).
 May import: every wing to its left.
 """

@@ -4,7 +4,8 @@ A method is a name plus dotted overrides of the base scenario (``dense`` is
 ``routing.mode=dense``).  Every run gets its own folder; the study writes a table
 (``comparison.md/.csv/.json`` or ``sweep.md/.csv/.json``) with mean ± sample std per
 method, the exchange reduction against a reference method and, when asked, the rate
-reduction against another.  ``jobs > 1`` runs points in worker processes.
+reduction against another.  Runs execute where :mod:`inl_sim.study.executors` says
+(this process, worker processes or Ray); only this process writes files.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from inl_sim.errors import ScenarioError
-from inl_sim.study.experiment import RunResult, run
+from inl_sim.study.executors import execute
+from inl_sim.study.experiment import RunResult
 from inl_sim.sim.metrics import METRICS, mean_std, reduction
-from inl_sim.study.results import atomic_dir, write_json, write_table
+from inl_sim.study.results import atomic_dir, write_json, write_run, write_table
 from inl_sim.scenario import MethodSpec, Scenario, load_scenario, with_overrides
 
 __all__ = ["Comparison", "compare", "sweep", "summary_rows", "format_markdown", "METRICS"]
@@ -68,7 +68,8 @@ def _resolve_seeds(sc: Scenario, seeds: int | Iterable[int] | None) -> tuple[int
 
 def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] | None = None,
             methods: Sequence[MethodSpec | Mapping] | None = None, seeds: int | Iterable[int] | None = None,
-            out_dir: str | Path | None = None, jobs: int = 1, progress: bool | None = False) -> Comparison:
+            out_dir: str | Path | None = None, jobs: int | None = None, progress: bool | None = False,
+            executor: str | None = None, ray_address: str | None = None) -> Comparison:
     """Run every method on every seed and tabulate mean ± std per method.
 
     Parameters
@@ -80,7 +81,12 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
     seeds
         A count (``5`` means 0..4) or an iterable of seeds; default ``scenario.compare.seeds``.
     out_dir
-        Folder for per-run folders (``<method>/seed<k>``) and the comparison table.
+        Folder for per-run folders (``<method>/seed<k>``) and the comparison table; only
+        this process writes it, whatever the executor.
+    jobs, executor, ray_address
+        Where the runs execute (:func:`inl_sim.study.executors.execute`): ``local`` by
+        default, ``process`` when ``jobs > 1``, ``ray`` on a local instance or at
+        ``ray_address``.  Results are identical on every executor.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     arms = _resolve_methods(sc, modes, methods)
@@ -89,7 +95,7 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
     tasks = [(variants[m.name], s, m.name) for m in arms for s in seed_list]
     out = Path(out_dir) if out_dir is not None else None
     with _maybe_atomic(out) as tmp:
-        results = _execute(tasks, jobs, tmp, progress)
+        results = _execute(tasks, jobs, tmp, progress, executor=executor, ray_address=ray_address)
         runs = {m.name: [r for r in results if r.method == m.name] for m in arms}
         rows = summary_rows(runs, reference=sc.compare.reference or arms[0].name,
                             rate_reference=sc.compare.rate_reference)
@@ -100,13 +106,14 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
 
 
 def sweep(scenario: Scenario | str | Path | Mapping, grid: Mapping[str, Sequence[Any]], *,
-          seeds: int | Iterable[int] | None = None, out_dir: str | Path | None = None, jobs: int = 1,
-          progress: bool | None = False) -> Comparison:
+          seeds: int | Iterable[int] | None = None, out_dir: str | Path | None = None, jobs: int | None = None,
+          progress: bool | None = False, executor: str | None = None,
+          ray_address: str | None = None) -> Comparison:
     """Run the Cartesian product of dotted-key value lists, each over ``seeds``.
 
     Each grid point is a method named ``key=value,...``; the returned table has one row
     per point with mean ± std, so e.g. ``{"gate.beta": [0, 1e-3, 1e-2]}`` gives accuracy
-    and rate against beta.
+    and rate against beta.  ``jobs``, ``executor`` and ``ray_address`` as in :func:`compare`.
     """
     if not grid:
         raise ScenarioError("sweep: empty grid; give at least one --grid key=v1,v2")
@@ -119,7 +126,8 @@ def sweep(scenario: Scenario | str | Path | Mapping, grid: Mapping[str, Sequence
     arms = [{"name": ",".join(f"{k}={v}" for k, v in p.items()), "set": p} for p in points]
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     base = with_overrides(sc, {"compare.methods": arms, "compare.reference": None, "compare.rate_reference": None})
-    cmp = compare(base, seeds=seeds, out_dir=out_dir, jobs=jobs, progress=progress)
+    cmp = compare(base, seeds=seeds, out_dir=out_dir, jobs=jobs, progress=progress, executor=executor,
+                  ray_address=ray_address)
     rows = _with_grid_values(cmp.rows, points)
     if out_dir is not None:
         _write_study(Path(out_dir), "sweep", rows, {"grid": {k: list(v) for k, v in grid.items()}})
@@ -142,40 +150,17 @@ def _maybe_atomic(out: Path | None) -> Any:
     return atomic_dir(out) if out is not None else _NoDir()
 
 
-def _run_task(task: tuple[Scenario, int, str, Path | None]) -> RunResult:
-    """One (scenario, seed, method) run; top level so worker processes can pickle it."""
-    sc, seed, method, out = task
-    return run(sc, seed, method=method, out_dir=out, progress=False)
+def _execute(tasks: list[tuple[Scenario, int, str]], jobs: int | None, out: Path | None,
+             progress: bool | None, *, executor: str | None = None,
+             ray_address: str | None = None) -> list[RunResult]:
+    """Run tasks with :func:`~inl_sim.study.executors.execute`; the driver writes each run
+    folder (``<out>/<method>/seed<k>``) as the run finishes, workers write nothing."""
+    def write(task: tuple[Scenario, int, str], result: RunResult) -> None:
+        _, seed, name = task
+        write_run(result, out / _slug(name) / f"seed{seed}")  # type: ignore[operator]
 
-
-def _worker_init() -> None:
-    import torch
-    torch.set_num_threads(1)  # tiny modules: one thread per worker beats oversubscription
-
-
-def _execute(tasks: list[tuple[Scenario, int, str]], jobs: int, out: Path | None,
-             progress: bool | None) -> list[RunResult]:
-    """Run tasks in order (jobs == 1) or in ``jobs`` spawned worker processes."""
-    from tqdm.auto import tqdm
-    full = [(sc, seed, name, None if out is None else out / _slug(name) / f"seed{seed}")
-            for sc, seed, name in tasks]
-    bar = tqdm(total=len(full), desc="runs", unit="run", disable=None if progress is None else not progress)
-    results: list[RunResult] = []
-    try:
-        if jobs <= 1:
-            for task in full:
-                results.append(_run_task(task))
-                bar.update()
-                log.info("run %s seed %d done", task[2], task[1])
-            return results
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"),
-                                 initializer=_worker_init) as pool:
-            for result in pool.map(_run_task, full):
-                results.append(result)
-                bar.update()
-        return results
-    finally:
-        bar.close()
+    return execute(tasks, executor=executor, jobs=jobs, ray_address=ray_address, progress=progress,
+                   on_result=None if out is None else write)
 
 
 def _slug(name: str) -> str:

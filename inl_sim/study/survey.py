@@ -183,8 +183,9 @@ class TopologySurvey:
 def compare_topologies(scenario: Scenario | str | Path | Mapping,
                        topologies: Sequence[TopologyChoice | str] | None = None, *,
                        seeds: int | Sequence[int] | None = None, sensors: Any = None,
-                       structure_only: bool = False, out_dir: str | Path | None = None, jobs: int = 1,
-                       progress: bool | None = False) -> TopologySurvey:
+                       structure_only: bool = False, out_dir: str | Path | None = None, jobs: int | None = None,
+                       progress: bool | None = False, executor: str | None = None,
+                       ray_address: str | None = None) -> TopologySurvey:
     """Tabulate structure and, unless ``structure_only``, dense vs D-INL training per topology.
 
     Parameters
@@ -200,8 +201,8 @@ def compare_topologies(scenario: Scenario | str | Path | Mapping,
         default: the file's own, else all non-fusion nodes.
     out_dir
         Written atomically: ``survey.md/.csv/.json`` and ``runs/<topology>.<mode>/seed<k>``.
-    jobs, progress
-        Worker processes and the progress bar over runs, as in :func:`inl_sim.compare`.
+    jobs, progress, executor, ray_address
+        Where runs execute and the progress bar over runs, as in :func:`inl_sim.compare`.
 
     Raises
     ------
@@ -220,20 +221,21 @@ def compare_topologies(scenario: Scenario | str | Path | Mapping,
     rows = [structure_row(sc, c, seed=seed_list[0], sensors=sensors) for c in choices]
     out = Path(out_dir) if out_dir is not None else None
     with atomic_dir(out) if out is not None else nullcontext(None) as tmp:
-        runs = {} if structure_only else _train(sc, choices, sensors, seed_list, jobs, tmp, progress)
+        where = {"jobs": jobs, "executor": executor, "ray_address": ray_address, "progress": progress}
+        runs = {} if structure_only else _train(sc, choices, sensors, seed_list, tmp, where)
         rows = [_with_runs(row, runs[row["topology"]], sc) if runs else row for row in rows]
         if tmp is not None:
             _write(tmp, rows, sc, seed_list, structure_only)
     return TopologySurvey(choices, seed_list, rows, runs, out)
 
 
-def _train(sc: Scenario, choices: Sequence[TopologyChoice], sensors: Any, seeds: Sequence[int], jobs: int,
-           tmp: Path | None, progress: bool | None) -> dict[str, dict[str, list[RunResult]]]:
+def _train(sc: Scenario, choices: Sequence[TopologyChoice], sensors: Any, seeds: Sequence[int],
+           tmp: Path | None, where: Mapping[str, Any]) -> dict[str, dict[str, list[RunResult]]]:
     """Every (topology, mode, seed) run through study's executor; grouped in seed order."""
     modes = {(c.label, m): with_overrides(_variant(sc, c, sensors), {"routing.mode": m})
              for c in choices for m in MODES}
     tasks = [(variant, s, f"{label}.{mode}") for (label, mode), variant in modes.items() for s in seeds]
-    results = _execute(tasks, jobs, None if tmp is None else tmp / "runs", progress)
+    results = _execute(tasks, out=None if tmp is None else tmp / "runs", **where)
     grouped: dict[str, dict[str, list[RunResult]]] = {c.label: {m: [] for m in MODES} for c in choices}
     for (_, _, name), result in zip(tasks, results):
         label, _, mode = name.rpartition(".")
