@@ -108,17 +108,20 @@ class ProcessExecutor(Executor):
                     yield index_of[future], future.result()  # a worker's exception re-raises here
             finished = True
         finally:
-            if not finished:
+            if finished:
+                pool.shutdown(wait=True)
+            else:
                 _stop_pool(pool)
-            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel queued tasks and end the running ones now (a run can take hours)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        if proc.is_alive():
-            proc.terminate()
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=30)
 
 
 class RayExecutor(Executor):
