@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -42,6 +41,19 @@ def _default_out(sc: Scenario, args: argparse.Namespace, kind: str) -> Path:
 
 def _progress(args: argparse.Namespace) -> bool | None:
     return False if args.no_progress else None
+
+
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    """Where a study's runs execute: ``--executor``, ``--jobs``, ``--ray-address``."""
+    return {"executor": args.executor, "jobs": args.jobs, "ray_address": args.ray_address}
+
+
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
+                   help="where runs execute (default: local, or process with --jobs > 1, or ray with --ray-address)")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once: worker processes or local Ray CPUs")
+    p.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="existing Ray cluster, e.g. auto or ray://head:10001 (default: a local Ray instance)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,8 +92,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     sc = _load(args)
     modes = args.modes.split(",") if args.modes else None
     out = _default_out(sc, args, "compare")
-    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args),
-                  fresh=args.fresh)
+    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, progress=_progress(args), fresh=args.fresh,
+                  **_where(args))
     print(cmp.to_markdown())
     _print_claims(cmp.rows)
     _print_diverged(cmp.rows)
@@ -131,8 +143,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sc = _load(args)
     grid = dict(_parse_grid(text) for text in args.grid)
     out = _default_out(sc, args, "sweep")
-    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args),
-                fresh=args.fresh)
+    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, progress=_progress(args), fresh=args.fresh,
+                **_where(args))
     print(cmp.to_markdown())
     _print_diverged(cmp.rows)
     _maybe_report(out, args)
@@ -169,8 +181,8 @@ def cmd_topologies(args: argparse.Namespace) -> int:
         sc = load_scenario(sc, {"training.epochs": args.epochs})
     out = _default_out(sc, args, "topologies")
     res = survey.compare_topologies(sc, choices, seeds=args.seeds, sensors=args.sensors,
-                                    structure_only=args.structure_only, out_dir=out, jobs=args.jobs,
-                                    progress=_progress(args), fresh=args.fresh)
+                                    structure_only=args.structure_only, out_dir=out,
+                                    progress=_progress(args), fresh=args.fresh, **_where(args))
     print(res.to_markdown())
     for r in res.rows:
         if r.get("exchange_matches_structure") is False:
@@ -192,7 +204,7 @@ def _add_topologies(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    _add_executor_flags(p)
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
     p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
     p.add_argument("--generators", metavar="NAME:N[:K=V],...",
@@ -240,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
         if seeds:
             p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-            p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+            _add_executor_flags(p)
             p.add_argument("--fresh", action="store_true", help=_FRESH)
         p.set_defaults(func=func)
         return p
@@ -283,35 +295,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
-    previous = _install_sigterm()
+    from inl_sim.study.interrupts import Terminated, sigterm_raises
     try:
-        return args.func(args)
+        with sigterm_raises():
+            return args.func(args)
     except InlSimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        code = EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_SIGINT
+        code = EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
         print(_interrupted(code, getattr(args, "study_out", None), argv), file=sys.stderr)
         return code
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _install_sigterm() -> Any:
-    """SIGTERM -> :class:`_Terminated`; None where handlers cannot be set (not the main thread)."""
-    try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:
-        return None
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every cleanup path runs the same way."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
 
 
 def _interrupted(code: int, out: Path | None, argv: Sequence[str] | None) -> str:
@@ -319,7 +313,8 @@ def _interrupted(code: int, out: Path | None, argv: Sequence[str] | None) -> str
     name = "SIGTERM" if code == EXIT_SIGTERM else "SIGINT"
     if out is None:
         return f"interrupted by {name}; nothing was written (a run folder appears only when the run ends)"
-    kept = sum(1 for p in Path(out).glob("**/seed*/summary.json") if not p.parent.name.startswith("."))
+    from inl_sim.study.interrupts import count_finished
+    kept = count_finished(out)
     command = " ".join(sys.argv[1:] if argv is None else argv)
     return (f"interrupted by {name}; {kept} finished run(s) kept in {out}; run the same command again "
             f"(inl-sim {command}) to resume: finished runs are reused, not trained again")

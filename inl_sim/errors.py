@@ -15,6 +15,7 @@ __all__ = [
     "DataError",
     "ResultsError",
     "DivergedError",
+    "ExecutorError",
 ]
 
 
@@ -56,6 +57,10 @@ class DivergedError(InlSimError):
         self.epoch = epoch
         self.step = step
         self.node = node
+
+
+class ExecutorError(InlSimError, ValueError):
+    """A study cannot run where asked (unknown executor, bad jobs, Ray missing or unreachable)."""
 
 
 def field_error(

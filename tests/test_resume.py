@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from inl_sim import cli
-from inl_sim.study import comparison
+from inl_sim.study import executors
 from inl_sim.study.comparison import compare, sweep
 from inl_sim.study.resume import StoredRun, run_key
 from inl_sim.study.results import read_json
@@ -122,7 +122,7 @@ def test_run_key_covers_scenario_seed_method_and_version(monkeypatch: pytest.Mon
 
 def test_interrupt_in_process_keeps_finished_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "study"
-    real, calls = comparison._run_task, []
+    real, calls = executors.run_task, []
 
     def third_is_interrupted(task):
         calls.append(task)
@@ -130,13 +130,13 @@ def test_interrupt_in_process_keeps_finished_runs(tmp_path: Path, monkeypatch: p
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(comparison, "_run_task", third_is_interrupted)
+    monkeypatch.setattr(executors, "run_task", third_is_interrupted)
     with pytest.raises(KeyboardInterrupt):
         compare(_scenario(), modes=list(MODES), seeds=2, out_dir=out)
     assert sorted(_finished(out)) == ["dense/seed0", "dense/seed1"]
     assert not [p for p in out.rglob(".*tmp-*")], "no temporary left"
     calls.clear()
-    monkeypatch.setattr(comparison, "_run_task", lambda task: calls.append(task) or real(task))
+    monkeypatch.setattr(executors, "run_task", lambda task: calls.append(task) or real(task))
     compare(_scenario(), modes=list(MODES), seeds=2, out_dir=out)
     assert [(t[2], t[1]) for t in calls] == [("spt", 0), ("spt", 1)]
 
@@ -144,7 +144,7 @@ def test_interrupt_in_process_keeps_finished_runs(tmp_path: Path, monkeypatch: p
 def test_sweep_and_survey_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = sweep(_scenario(), {"gate.beta": [0.0, 0.01]}, seeds=1, out_dir=tmp_path / "sweep")
     survey = compare_topologies(_scenario(), ["mesh9.yaml"], seeds=1, out_dir=tmp_path / "topo")
-    monkeypatch.setattr(comparison, "_run_task", lambda task: pytest.fail("a finished run was trained again"))
+    monkeypatch.setattr(executors, "run_task", lambda task: pytest.fail("a finished run was trained again"))
     assert sweep(_scenario(), {"gate.beta": [0.0, 0.01]}, seeds=1, out_dir=tmp_path / "sweep").rows == first.rows
     assert compare_topologies(_scenario(), ["mesh9.yaml"], seeds=1, out_dir=tmp_path / "topo").rows == survey.rows
 

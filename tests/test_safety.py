@@ -21,7 +21,7 @@ import pytest
 
 from inl_sim import cli
 from inl_sim.errors import ResultsError, ScenarioError
-from inl_sim.study import comparison
+from inl_sim.study import executors
 from inl_sim.study.comparison import compare, sweep
 from inl_sim.study.experiment import run
 from inl_sim.study.folders import (MARKER, check_name, clean_stale, folder_names, is_ours, slug, stamp,
@@ -46,7 +46,7 @@ def _never_train(*args: object, **kwargs: object) -> None:
 
 @pytest.fixture
 def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(comparison, "_run_task", _never_train)
+    monkeypatch.setattr(executors, "run_task", _never_train)
 
 
 # --------------------------------------------------------------------------- names

@@ -4,7 +4,8 @@ A method is a name plus dotted overrides of the base scenario (``dense`` is
 ``routing.mode=dense``).  Every run gets its own folder; the study writes a table
 (``comparison.md/.csv/.json`` or ``sweep.md/.csv/.json``) with mean ± sample std per
 method, the exchange reduction against a reference method and, when asked, the rate
-reduction against another.  ``jobs > 1`` runs points in worker processes.  A study
+reduction against another.  Runs execute where :mod:`inl_sim.study.executors` says
+(this process, worker processes or Ray); only this process writes files.  A study
 folder is locked while it runs, each run folder is written as soon as its run ends, and
 finished runs are reused (:mod:`inl_sim.study.resume`, :mod:`inl_sim.study.folders`).
 Diverged runs are listed per method (``n_diverged``, ``diverged_seeds``); means and
@@ -16,16 +17,15 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from inl_sim.errors import ScenarioError
 from inl_sim.learning.gating import GATES
-from inl_sim.study.experiment import RunResult, run
+from inl_sim.study.executors import execute, resolve_executor
+from inl_sim.study.experiment import RunResult
 from inl_sim.sim.metrics import METRICS, mean_std, reduction
 from inl_sim.study.folders import check_name, check_run_target, claim_dir, folder_names, study_folder
 from inl_sim.study.results import write_json, write_run, write_table
@@ -76,8 +76,8 @@ def _resolve_seeds(sc: Scenario, seeds: int | Iterable[int] | None) -> tuple[int
 
 def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] | None = None,
             methods: Sequence[MethodSpec | Mapping] | None = None, seeds: int | Iterable[int] | None = None,
-            out_dir: str | Path | None = None, jobs: int = 1, progress: bool | None = False,
-            fresh: bool = False) -> Comparison:
+            out_dir: str | Path | None = None, jobs: int | None = None, progress: bool | None = False,
+            fresh: bool = False, executor: str | None = None, ray_address: str | None = None) -> Comparison:
     """Run every method on every seed and tabulate mean ± std per method.
 
     Parameters
@@ -95,6 +95,11 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
         (:mod:`inl_sim.study.resume`).  The folder is locked while the study runs.
     fresh
         Train every run again, replacing the finished run folders.
+    jobs, executor, ray_address
+        Where the runs execute (:func:`inl_sim.study.executors.execute`): ``local`` by
+        default, ``process`` when ``jobs > 1``, ``ray`` on a local instance or at
+        ``ray_address``.  Results are identical on every executor; only this process
+        writes files.
 
     Raises
     ------
@@ -106,22 +111,25 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
     arms = _resolve_methods(sc, modes, methods)
     for m in arms:
         check_name(m.name, "compare.methods.name")
-    return _compare(sc, arms, _resolve_seeds(sc, seeds), out_dir, jobs, progress, fresh)
+    where = {"jobs": jobs, "executor": executor, "ray_address": ray_address, "progress": progress, "fresh": fresh}
+    return _compare(sc, arms, _resolve_seeds(sc, seeds), out_dir, where)
 
 
 def _compare(sc: Scenario, arms: Sequence[MethodSpec], seed_list: tuple[int, ...], out_dir: str | Path | None,
-             jobs: int, progress: bool | None, fresh: bool, kind: str = "compare",
+             where: Mapping[str, Any], kind: str = "compare",
              after: Callable[[Path, list[dict]], None] | None = None) -> Comparison:
-    """compare() once the methods are resolved; ``after`` writes more files under the lock."""
+    """compare() once the methods are resolved; ``where`` holds :func:`run_tasks`'s
+    keywords; ``after`` writes more files under the lock."""
     names = folder_names([m.name for m in arms], "compare.methods.name")
     variants = {m.name: with_overrides(sc, m.set) for m in arms}
     for variant in variants.values():  # before any folder or training (more checks: scenario wing)
         if variant.gate.kind not in GATES:
             raise ScenarioError(f"gate.kind: {variant.gate.kind!r} is not a known gate; choose one of {sorted(GATES)}")
+    resolve_executor(where.get("executor"), where.get("jobs"), where.get("ray_address"))  # refuse before a folder
     tasks = [(variants[m.name], s, m.name) for m in arms for s in seed_list]
     out = Path(out_dir) if out_dir is not None else None
     with study_folder(out, kind) if out is not None else nullcontext(None) as folder:
-        results = run_tasks(tasks, folder, names, jobs=jobs, progress=progress, fresh=fresh)
+        results = run_tasks(tasks, folder, names, **where)
         runs = {m.name: [r for r in results if r.method == m.name] for m in arms}
         rows = summary_rows(runs, reference=sc.compare.reference or arms[0].name,
                             rate_reference=sc.compare.rate_reference)
@@ -134,13 +142,15 @@ def _compare(sc: Scenario, arms: Sequence[MethodSpec], seed_list: tuple[int, ...
 
 
 def sweep(scenario: Scenario | str | Path | Mapping, grid: Mapping[str, Sequence[Any]], *,
-          seeds: int | Iterable[int] | None = None, out_dir: str | Path | None = None, jobs: int = 1,
-          progress: bool | None = False, fresh: bool = False) -> Comparison:
+          seeds: int | Iterable[int] | None = None, out_dir: str | Path | None = None, jobs: int | None = None,
+          progress: bool | None = False, fresh: bool = False, executor: str | None = None,
+          ray_address: str | None = None) -> Comparison:
     """Run the Cartesian product of dotted-key value lists, each over ``seeds``.
 
     Each grid point is a method named ``key=value,...``; the returned table has one row
     per point with mean ± std, so e.g. ``{"gate.beta": [0, 1e-3, 1e-2]}`` gives accuracy
-    and rate against beta.  Finished runs in ``out_dir`` are reused as in :func:`compare`.
+    and rate against beta.  Finished runs in ``out_dir`` are reused as in :func:`compare`;
+    ``jobs``, ``executor`` and ``ray_address`` as there too.
     """
     if not grid:
         raise ScenarioError("sweep: empty grid; give at least one --grid key=v1,v2")
@@ -157,8 +167,9 @@ def sweep(scenario: Scenario | str | Path | Mapping, grid: Mapping[str, Sequence
     def write_sweep(folder: Path, rows: list[dict]) -> None:
         _write_study(folder, "sweep", _with_grid_values(rows, points), {"grid": {k: list(v) for k, v in grid.items()}})
 
-    cmp = _compare(base, base.compare.methods, _resolve_seeds(base, seeds), out_dir, jobs, progress, fresh,
-                   kind="sweep", after=write_sweep)
+    where = {"jobs": jobs, "executor": executor, "ray_address": ray_address, "progress": progress, "fresh": fresh}
+    cmp = _compare(base, base.compare.methods, _resolve_seeds(base, seeds), out_dir, where, kind="sweep",
+                   after=write_sweep)
     return Comparison(cmp.methods, cmp.seeds, cmp.runs, _with_grid_values(cmp.rows, points), cmp.out_dir)
 
 
@@ -167,91 +178,38 @@ def _with_grid_values(rows: list[dict], points: list[dict]) -> list[dict]:
 
 
 def run_tasks(tasks: list[tuple[Scenario, int, str]], root: Path | None, folders: Mapping[str, str], *,
-              jobs: int = 1, progress: bool | None = False, fresh: bool = False) -> list[Any]:
+              fresh: bool = False, **where: Any) -> list[Any]:
     """Every (scenario, seed, method) task's result, in task order, resuming under ``root``.
 
     With a ``root`` folder, task (s, k, m) lives in ``root/folders[m]/seed<k>``: a
     finished run there with the same key is reused (unless ``fresh``), every other run
     is trained and its folder written the moment it ends (by the driver), so an
-    interrupted study keeps every finished run.
+    interrupted study keeps every finished run.  ``where``: :func:`~inl_sim.study.executors.execute`'s
+    ``executor``, ``jobs``, ``ray_address`` and ``progress``.
     """
     if root is None:
-        return _execute(tasks, jobs, progress)
-    where = {(name, seed): root / folders[name] / f"seed{seed}" for _, seed, name in tasks}
+        return execute(tasks, **where)
+    target = {(name, seed): root / folders[name] / f"seed{seed}" for _, seed, name in tasks}
     keys = {(name, seed): run_key(sc, seed, name) for sc, seed, name in tasks}
     done: dict[tuple[str, int], Any] = {}
     for sc, seed, name in tasks:
-        stored = None if fresh else load_finished(where[name, seed], keys[name, seed], sc, seed, name)
+        stored = None if fresh else load_finished(target[name, seed], keys[name, seed], sc, seed, name)
         if stored is not None:
             done[name, seed] = stored
     pending = [t for t in tasks if (t[2], t[1]) not in done]
     for _, seed, name in pending:
-        claim_dir(where[name, seed].parent, "method")
-        check_run_target(where[name, seed], overwrite=True)  # a foreign folder: refuse before training
+        claim_dir(target[name, seed].parent, "method")
+        check_run_target(target[name, seed], overwrite=True)  # a foreign folder: refuse before training
     log.info("%s: %d finished run(s) reused, %d to train", root, len(done), len(pending))
 
     def on_result(task: tuple[Scenario, int, str], result: RunResult) -> None:
         _, seed, name = task
-        write_run(result, where[name, seed], overwrite=True, run_key=keys[name, seed])
-        log.info("run %s seed %d written to %s", name, seed, where[name, seed])
+        write_run(result, target[name, seed], overwrite=True, run_key=keys[name, seed])
+        log.info("run %s seed %d written to %s", name, seed, target[name, seed])
 
-    for task, result in zip(pending, _execute(pending, jobs, progress, on_result=on_result)):
+    for task, result in zip(pending, execute(pending, on_result=on_result, **where) if pending else []):
         done[task[2], task[1]] = result
     return [done[name, seed] for _, seed, name in tasks]
-
-
-def _run_task(task: tuple[Scenario, int, str]) -> RunResult:
-    """One (scenario, seed, method) run; top level so worker processes can pickle it.
-    Workers never write files: the driver does, in ``on_result``."""
-    sc, seed, method = task
-    return run(sc, seed, method=method, out_dir=None, progress=False)
-
-
-def _worker_init() -> None:
-    import torch
-    torch.set_num_threads(1)  # tiny modules: one thread per worker beats oversubscription
-
-
-def _execute(tasks: list[tuple[Scenario, int, str]], jobs: int, progress: bool | None,
-             on_result: Callable[[tuple[Scenario, int, str], RunResult], None] | None = None) -> list[RunResult]:
-    """Run tasks in order (jobs == 1) or in ``jobs`` spawned worker processes.
-
-    ``on_result(task, result)`` is called in this process as each run finishes (in
-    completion order), so its folder is on disk before the next one ends.
-    """
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(tasks), desc="runs", unit="run", disable=None if progress is None else not progress)
-    results: list[RunResult | None] = [None] * len(tasks)
-
-    def finish(i: int, result: RunResult) -> None:
-        results[i] = result
-        if on_result is not None:
-            on_result(tasks[i], result)
-        bar.update()
-        log.info("run %s seed %d done", tasks[i][2], tasks[i][1])
-
-    try:
-        if jobs <= 1:
-            for i, task in enumerate(tasks):
-                finish(i, _run_task(task))
-        elif tasks:
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_worker_init)
-            try:
-                futures = {pool.submit(_run_task, task): i for i, task in enumerate(tasks)}
-                for future in as_completed(futures):
-                    finish(futures[future], future.result())
-            except BaseException:  # SIGINT/SIGTERM or a failed run: stop now, not after every queued run
-                workers = list((getattr(pool, "_processes", None) or {}).values())  # no public API for this
-                for process in workers:
-                    process.terminate()
-                for process in workers:
-                    process.join(timeout=5)
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown()
-        return [r for r in results if r is not None]
-    finally:
-        bar.close()
 
 
 def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | None,

@@ -184,8 +184,9 @@ class TopologySurvey:
 def compare_topologies(scenario: Scenario | str | Path | Mapping,
                        topologies: Sequence[TopologyChoice | str] | None = None, *,
                        seeds: int | Sequence[int] | None = None, sensors: Any = None,
-                       structure_only: bool = False, out_dir: str | Path | None = None, jobs: int = 1,
-                       progress: bool | None = False, fresh: bool = False) -> TopologySurvey:
+                       structure_only: bool = False, out_dir: str | Path | None = None, jobs: int | None = None,
+                       progress: bool | None = False, fresh: bool = False, executor: str | None = None,
+                       ray_address: str | None = None) -> TopologySurvey:
     """Tabulate structure and, unless ``structure_only``, dense vs D-INL training per topology.
 
     Parameters
@@ -202,8 +203,8 @@ def compare_topologies(scenario: Scenario | str | Path | Mapping,
     out_dir
         ``survey.md/.csv/.json`` and ``runs/<topology>.<mode>/seed<k>``; locked while the
         survey runs; finished runs there are reused unless ``fresh`` (as in ``compare``).
-    jobs, progress
-        Worker processes and the progress bar over runs, as in :func:`inl_sim.compare`.
+    jobs, progress, executor, ray_address
+        Where runs execute and the progress bar over runs, as in :func:`inl_sim.compare`.
 
     Raises
     ------
@@ -222,24 +223,24 @@ def compare_topologies(scenario: Scenario | str | Path | Mapping,
     rows = [structure_row(sc, c, seed=seed_list[0], sensors=sensors) for c in choices]
     out = Path(out_dir) if out_dir is not None else None
     names = folder_names([f"{c.label}.{m}" for c in choices for m in MODES], "topologies")
+    where = {"jobs": jobs, "executor": executor, "ray_address": ray_address, "progress": progress, "fresh": fresh}
     with study_folder(out, "topologies") if out is not None else nullcontext(None) as folder:
         root = None if folder is None else claim_dir(folder / "runs", "runs")
-        runs = {} if structure_only else _train(sc, choices, sensors, seed_list, jobs, root, names, progress, fresh)
+        runs = {} if structure_only else _train(sc, choices, sensors, seed_list, root, names, where)
         rows = [_with_runs(row, runs[row["topology"]], sc) if runs else row for row in rows]
         if folder is not None:
             _write(folder, rows, sc, seed_list, structure_only)
     return TopologySurvey(choices, seed_list, rows, runs, out)
 
 
-def _train(sc: Scenario, choices: Sequence[TopologyChoice], sensors: Any, seeds: Sequence[int], jobs: int,
-           root: Path | None, names: Mapping[str, str], progress: bool | None,
-           fresh: bool) -> dict[str, dict[str, list[RunResult]]]:
+def _train(sc: Scenario, choices: Sequence[TopologyChoice], sensors: Any, seeds: Sequence[int], root: Path | None,
+           names: Mapping[str, str], where: Mapping[str, Any]) -> dict[str, dict[str, list[RunResult]]]:
     """Every (topology, mode, seed) run through study's executor (resuming finished runs
     under ``root``); grouped in seed order."""
     modes = {(c.label, m): with_overrides(_variant(sc, c, sensors), {"routing.mode": m})
              for c in choices for m in MODES}
     tasks = [(variant, s, f"{label}.{mode}") for (label, mode), variant in modes.items() for s in seeds]
-    results = run_tasks(tasks, root, names, jobs=jobs, progress=progress, fresh=fresh)
+    results = run_tasks(tasks, root, names, **where)
     grouped: dict[str, dict[str, list[RunResult]]] = {c.label: {m: [] for m in MODES} for c in choices}
     for (_, _, name), result in zip(tasks, results):
         label, _, mode = name.rpartition(".")
