@@ -88,10 +88,13 @@ def _bytes(n: float) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from inl_sim.study.comparison import compare
+    from inl_sim.study.folders import check_name, folder_names
     sc = _load(args)
     modes = args.modes.split(",") if args.modes else None
+    names = modes or [m.name for m in sc.compare.methods]
+    folder_names([check_name(n, "compare.methods.name") for n in names], "compare.methods.name")  # before torch
     out = _default_out(sc, args, "compare")
+    from inl_sim.study.comparison import compare
     cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, progress=_progress(args), fresh=args.fresh,
                   **_where(args))
     print(cmp.to_markdown())

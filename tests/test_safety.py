@@ -113,6 +113,19 @@ def test_cli_refuses_a_scenario_name_that_leaves_output_dir(tmp_path: Path, caps
     assert not Path("/tmp/inl-sim-absolute-name").exists()
 
 
+def test_cli_refuses_a_bad_method_name_before_importing_torch(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    methods = [{"name": "x y", "set": {"routing.mode": "spt"}}, {"name": "x_y", "set": {"routing.mode": "dense"}}]
+    scenario.write_text(json.dumps(tiny_scenario(compare={"methods": methods})))
+    code = ("import sys; from inl_sim import cli; rc = cli.main(sys.argv[1:]); "
+            "print('torch' in sys.modules); sys.exit(rc)")
+    proc = subprocess.run([PYTHON, "-c", code, "compare", str(scenario), "--out", str(tmp_path / "o")], cwd=ROOT,
+                          env=cli_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout.strip() == "False", proc
+    assert "'x y' and 'x_y' would share the results folder 'x_y'" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
 # --------------------------------------------------------------------------- foreign folders
 
 def test_out_at_a_foreign_folder_is_refused_and_left_untouched(tmp_path: Path, no_training: None,
