@@ -178,6 +178,17 @@ def test_run_overwrite_never_replaces_a_study_folder(tmp_path: Path, no_training
     assert digest(tmp_path) == before
 
 
+def test_a_study_never_writes_into_a_run_folder(tmp_path: Path, no_training: None) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    stamp(out, "run")
+    (out / "summary.json").write_text("{}")
+    before = digest(tmp_path)
+    with pytest.raises(ResultsError, match="holds an inl-sim run folder, not a study"):
+        compare(tiny_scenario(), seeds=1, out_dir=out)
+    assert digest(tmp_path) == before
+
+
 def test_an_empty_folder_of_the_user_is_filled_not_replaced(tmp_path: Path) -> None:
     out = tmp_path / "empty"
     out.mkdir()

@@ -50,6 +50,8 @@ MAX_NAME_CHARS = 100
 _WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 #: names of the files a study writes beside its run folders
 STUDY_FILES = {f"{stem}.{ext}" for stem in ("comparison", "sweep", "survey") for ext in ("json", "csv", "md")}
+#: kinds of folder a study may (re)use; a run or rate-curve folder is not one
+STUDY_KINDS = ("compare", "sweep", "topologies")
 _RESERVED = STUDY_FILES | {"report.html", "runs"}
 _TEMP = re.compile(r"^\..+\.(tmp|old)-\d+-[0-9a-f]+$")
 
@@ -176,6 +178,9 @@ def _flock(folder: Path) -> Iterator[None]:
 def study_folder(path: Path, kind: str) -> Iterator[Path]:
     """Claim, lock and tidy a study folder for the duration of a block."""
     created = not Path(path).exists()
+    found = (read_stamp(Path(path)) or {}).get("kind", kind)
+    if found not in STUDY_KINDS:
+        raise ResultsError(f"{path}: holds an inl-sim {found} folder, not a study; give the study another --out")
     folder = claim_dir(Path(path), kind)
     with _flock(folder):
         clean_stale(folder)
