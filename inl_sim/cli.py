@@ -1,7 +1,8 @@
 """Command line: ``python run.py {run,compare,show,sweep,rate-curve,report,topologies}``.
 
 The only module that prints.  Bad input becomes one line on stderr and exit code 2,
-never a traceback.
+never a traceback; a diverged ``run`` exits 3 with its reason; SIGINT and SIGTERM exit
+130 and 143 with one line saying what was kept and how to resume.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from inl_sim.scenario import Scenario, load_scenario, parse_override
 __all__ = ["main", "build_parser"]
 
 EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 def _load(args: argparse.Namespace) -> Scenario:
@@ -28,12 +31,29 @@ def _load(args: argparse.Namespace) -> Scenario:
 
 def _default_out(sc: Scenario, args: argparse.Namespace, kind: str) -> Path:
     if getattr(args, "out", None):
-        return Path(args.out)
-    return Path(sc.output_dir) / sc.name / kind
+        out = Path(args.out)
+    else:
+        from inl_sim.study.folders import check_name
+        out = Path(sc.output_dir) / check_name(sc.name, "name") / kind
+    args.study_out = out  # for the message on SIGINT/SIGTERM
+    return out
 
 
 def _progress(args: argparse.Namespace) -> bool | None:
     return False if args.no_progress else None
+
+
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    """Where a study's runs execute: ``--executor``, ``--jobs``, ``--ray-address``."""
+    return {"executor": args.executor, "jobs": args.jobs, "ray_address": args.ray_address}
+
+
+def _add_executor_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "process", "ray"), default=None,
+                   help="where runs execute (default: local, or process with --jobs > 1, or ray with --ray-address)")
+    p.add_argument("--jobs", type=int, default=None, help="runs at once: worker processes or local Ray CPUs")
+    p.add_argument("--ray-address", metavar="ADDR", default=None,
+                   help="existing Ray cluster, e.g. auto or ray://head:10001 (default: a local Ray instance)")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -41,8 +61,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     sc = _load(args)
     seed = sc.seed if args.seed is None else args.seed
     out = _default_out(sc, args, f"run-{sc.routing.mode}-seed{seed}")
-    res = run(sc, seed, out_dir=out, progress=_progress(args))
+    args.study_out = None  # a run keeps nothing until it ends
+    res = run(sc, seed, out_dir=out, progress=_progress(args), overwrite=args.overwrite)
     s = res.summary()
+    if res.status == "diverged":
+        print(f"diverged: {s['diverged_reason']} (epoch {s['diverged_epoch']}, node {s['diverged_node']}); "
+              f"run folder with status 'diverged': {out}", file=sys.stderr)
+        return EXIT_DIVERGED
     rows = [("method", s["method"]), ("seed", s["seed"]), ("active links", s["n_active_edges"]),
             ("test accuracy", f"{s['accuracy']:.4f}"), ("test loss", f"{s['test_loss']:.4f}"),
             ("exchange", _bytes(s["exchange_bytes"])), ("  forward", _bytes(s["exchange_bytes_forward"])),
@@ -63,13 +88,18 @@ def _bytes(n: float) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from inl_sim.study.comparison import compare
+    from inl_sim.study.folders import check_name, folder_names
     sc = _load(args)
     modes = args.modes.split(",") if args.modes else None
+    names = modes or [m.name for m in sc.compare.methods]
+    folder_names([check_name(n, "compare.methods.name") for n in names], "compare.methods.name")  # before torch
     out = _default_out(sc, args, "compare")
-    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
+    from inl_sim.study.comparison import compare
+    cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, progress=_progress(args), fresh=args.fresh,
+                  **_where(args))
     print(cmp.to_markdown())
     _print_claims(cmp.rows)
+    _print_diverged(cmp.rows)
     _maybe_report(out, args)
     print(f"results: {out}")
     return 0
@@ -85,6 +115,13 @@ def _print_claims(rows: Sequence[dict]) -> None:
         if reduced is not None and reduced == reduced and r.get("beta"):  # finite-rate methods only
             print(f"{r['method']}: estimated rate {-reduced:+.1%} vs rate reference (paper: -45.7 %); accuracy gap "
                   f"{r['accuracy_gap_vs_rate_reference']:+.4f}, within 1 std: {r['accuracy_within_1std_of_rate_reference']}")
+
+
+def _print_diverged(rows: Sequence[dict]) -> None:
+    for r in rows:
+        if r.get("n_diverged"):
+            print(f"{r['method']}: {r['n_diverged']} of {r['n_seeds']} run(s) diverged (seeds "
+                  f"{', '.join(map(str, r['diverged_seeds']))}); its means are over the {r['n_ok']} others")
 
 
 def _maybe_report(out: Path, args: argparse.Namespace) -> None:
@@ -109,8 +146,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sc = _load(args)
     grid = dict(_parse_grid(text) for text in args.grid)
     out = _default_out(sc, args, "sweep")
-    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
+    cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, progress=_progress(args), fresh=args.fresh,
+                **_where(args))
     print(cmp.to_markdown())
+    _print_diverged(cmp.rows)
     _maybe_report(out, args)
     print(f"results: {out}")
     return 0
@@ -145,8 +184,8 @@ def cmd_topologies(args: argparse.Namespace) -> int:
         sc = load_scenario(sc, {"training.epochs": args.epochs})
     out = _default_out(sc, args, "topologies")
     res = survey.compare_topologies(sc, choices, seeds=args.seeds, sensors=args.sensors,
-                                    structure_only=args.structure_only, out_dir=out, jobs=args.jobs,
-                                    progress=_progress(args))
+                                    structure_only=args.structure_only, out_dir=out,
+                                    progress=_progress(args), fresh=args.fresh, **_where(args))
     print(res.to_markdown())
     for r in res.rows:
         if r.get("exchange_matches_structure") is False:
@@ -168,7 +207,7 @@ def _add_topologies(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    _add_executor_flags(p)
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
     p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
     p.add_argument("--generators", metavar="NAME:N[:K=V],...",
@@ -176,6 +215,7 @@ def _add_topologies(sub: Any) -> None:
     p.add_argument("--sensors", help="sensors of every topology: all, leaves, k_random:K or farthest:K "
                                      "(default: the file's own, else all non-fusion nodes)")
     p.add_argument("--structure-only", action="store_true", help="skip training: structural columns only")
+    p.add_argument("--fresh", action="store_true", help=_FRESH)
     p.set_defaults(func=cmd_topologies)
 
 
@@ -197,6 +237,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+_FRESH = ("train every run again; default: reuse the finished runs in the results folder "
+          "(same scenario, seed, method and version), e.g. after an interruption")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inl-sim", description="Simulate distributed in-network learning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
@@ -211,12 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
         if seeds:
             p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-            p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+            _add_executor_flags(p)
+            p.add_argument("--fresh", action="store_true", help=_FRESH)
         p.set_defaults(func=func)
         return p
 
-    p = add("run", cmd_run, "train one scenario for one seed and print its summary")
+    p = add("run", cmd_run, "train one scenario for one seed and print its summary (exit 3 if it diverges)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run folder (only one inl-sim made); default: refuse")
     p = add("compare", cmd_compare, "compare methods (default dense vs spt) over seeds: mean ± std", seeds=True)
     p.add_argument("--modes", help="comma list of routing modes, e.g. dense,spt (default: the scenario's methods)")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
@@ -251,14 +298,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    from inl_sim.study.interrupts import Terminated, sigterm_raises
     try:
-        return args.func(args)
+        with sigterm_raises():
+            return args.func(args)
     except InlSimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted; results written so far are intact", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        code = EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
+        print(_interrupted(code, getattr(args, "study_out", None), argv), file=sys.stderr)
+        return code
+
+
+def _interrupted(code: int, out: Path | None, argv: Sequence[str] | None) -> str:
+    """One line: which signal, what was kept, and how to resume."""
+    name = "SIGTERM" if code == EXIT_SIGTERM else "SIGINT"
+    if out is None:
+        return f"interrupted by {name}; nothing was written (a run folder appears only when the run ends)"
+    from inl_sim.study.interrupts import count_finished
+    kept = count_finished(out)
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    return (f"interrupted by {name}; {kept} finished run(s) kept in {out}; run the same command again "
+            f"(inl-sim {command}) to resume: finished runs are reused, not trained again")
 
 
 if __name__ == "__main__":  # pragma: no cover

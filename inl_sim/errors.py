@@ -14,6 +14,8 @@ __all__ = [
     "RoutingError",
     "DataError",
     "ResultsError",
+    "DivergedError",
+    "ExecutorError",
 ]
 
 
@@ -39,6 +41,26 @@ class DataError(InlSimError, ValueError):
 
 class ResultsError(InlSimError, ValueError):
     """A results folder is missing, incomplete or of an unknown layout."""
+
+
+class DivergedError(InlSimError):
+    """Training produced a non-finite loss or parameter: the run stops with status ``diverged``.
+
+    ``epoch`` and ``step`` locate the first non-finite value (``step`` is -1 when only the
+    epoch's mean loss was checked); ``node`` names the node whose loss or parameters went
+    non-finite, when known.  Not a bad-input error: the scenario is valid, its optimiser
+    settings are not, so the CLI exits 3 rather than 2.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int, node: object = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+        self.node = node
+
+
+class ExecutorError(InlSimError, ValueError):
+    """A study cannot run where asked (unknown executor, bad jobs, Ray missing or unreachable)."""
 
 
 def field_error(

@@ -23,6 +23,7 @@ import yaml
 
 import inl_sim
 from inl_sim import cli
+from inl_sim.errors import ResultsError
 from inl_sim.study import experiment
 from inl_sim.study import results
 from inl_sim.scenario import load_scenario
@@ -222,16 +223,19 @@ def test_api_failure_mid_run_keeps_earlier_results(tmp_path: Path, monkeypatch: 
     else:  # fails while the new folder is being written
         monkeypatch.setattr(results, "write_records", boom)
     with pytest.raises(RuntimeError, match="injected failure"):
-        inl_sim.run(load_scenario(tiny_scenario(training={"epochs": 2})), 1, out_dir=out)
+        inl_sim.run(load_scenario(tiny_scenario(training={"epochs": 2})), 1, out_dir=out, overwrite=True)
     assert tree_digest(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"], "no temporary folder left"
 
 
-def test_a_successful_rerun_replaces_the_folder(tmp_path: Path) -> None:
+def test_a_successful_rerun_replaces_the_folder_only_with_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "run"
     inl_sim.run(load_scenario(tiny_scenario()), 0, out_dir=out)
     (out / "stale.txt").write_text("from an older run")
-    inl_sim.run(load_scenario(tiny_scenario()), 1, out_dir=out)
+    with pytest.raises(ResultsError, match="--overwrite"):
+        inl_sim.run(load_scenario(tiny_scenario()), 1, out_dir=out)
+    assert (out / "stale.txt").exists()
+    inl_sim.run(load_scenario(tiny_scenario()), 1, out_dir=out, overwrite=True)
     assert not (out / "stale.txt").exists()
     assert json.loads((out / "summary.json").read_text())["seed"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["run"]

@@ -183,4 +183,5 @@ def test_cli_end_to_end_writes_files_and_prints_table(tmp_path: Path) -> None:
     assert table in proc.stdout and "| measured reduction | check |" in table
     assert "| mesh9.yaml | 9 | 27 | 8 | 27 | 8 | 0.2963 | 70.4% | 70.4% | ok |" in table
     assert "| star:4 | 4 | 3 | 3 | 3 | 3 | 1.0000 | 0.0% | 0.0% | ok |" in table
-    assert {p.name for p in out.iterdir()} == {"survey.md", "survey.csv", "survey.json", "runs"}
+    assert {p.name for p in out.iterdir()} == {"survey.md", "survey.csv", "survey.json", "runs", ".inl-sim",
+                                              ".inl-sim.lock"}

@@ -50,7 +50,7 @@ def test_sweep_writes_a_folder_per_point_and_seed_and_one_row_per_point(tmp_path
 
     folders = {"gate.beta=0": 0.0, "gate.beta=0.01": 1e-2}
     for name, beta in folders.items():
-        assert sorted(p.name for p in (out / name).iterdir()) == ["seed0", "seed1"]
+        assert sorted(p.name for p in (out / name).iterdir() if p.name != ".inl-sim") == ["seed0", "seed1"]
         for seed, summary in enumerate(_summaries(out / name)):
             assert (summary["seed"], summary["beta"], summary["gate"]) == (seed, beta, "gaussian")
             resolved = yaml.safe_load((out / name / f"seed{seed}" / "scenario.resolved.yaml").read_text())

@@ -2,6 +2,11 @@
 
 Lives here: one run (``experiment``: prepare, train, evaluate, run), methods x seeds and
 grids (``comparison``), topology surveys (``survey``), the rate curve study
-(``ratecurve``) and results folders (``results``).
+(``ratecurve``), results folders (``results``), the rules of what may be written,
+replaced and locked (``folders``: safe names, ``.inl-sim`` markers, one lock per study,
+atomic writes), resuming finished runs (``resume``: run keys, ``StoredRun``; ``interrupts``:
+SIGTERM raised like Ctrl-C, finished runs counted) and where a
+study's runs execute (``executors``: local, worker processes or Ray; a new one is a class
+in ``EXECUTORS``).
 May import: every wing to its left.
 """

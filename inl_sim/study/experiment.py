@@ -7,6 +7,8 @@ all derive from the transfer records and the history.
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from typing import Any, Hashable, Iterator, Mapping
 import torch
 
 from inl_sim import __version__
+from inl_sim.errors import DivergedError
 from inl_sim.learning.gating import GATES
 from inl_sim.network import Network
 from inl_sim.network.routing import TrainingGraph
@@ -29,6 +32,7 @@ from inl_sim.study.training import evaluate, link_rate_bits, train
 __all__ = ["RunSetup", "RunResult", "prepare", "train", "run", "evaluate", "nominal_bits_per_value"]
 
 NodeId = Hashable
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,9 @@ class RunResult:
 
     ``rate_bits`` is the estimated latent rate per sample summed over active links
     (None when the gate has no rate), measured on the test set after training with the
-    estimator named in ``rate_estimator``.
+    estimator named in ``rate_estimator``.  A run whose training went non-finite has
+    ``status == "diverged"``, NaN accuracy and loss (never a number that looks like a
+    result) and the bytes it exchanged until it stopped.
     """
 
     scenario: Scenario
@@ -57,6 +63,9 @@ class RunResult:
     rate_estimator: str
     history: list[dict]
     transfers: list[Transfer] = field(repr=False)
+    #: "ok", or "diverged" (then ``diverged`` holds epoch, step, node and the reason)
+    status: str = "ok"
+    diverged: dict | None = None
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -84,13 +93,14 @@ class RunResult:
             "rate_bits_per_link": {f"{c}->{p}": r for (c, p), r in self.rate_bits_per_link.items()},
             "gate": self.scenario.gate.kind, "beta": self.scenario.gate.beta,
             "encoding": self.scenario.message.encoding, "n_transfers": len(self.transfers),
-            "package_version": __version__, "torch_version": torch.__version__,
+            "package_version": __version__, "torch_version": torch.__version__, "status": self.status,
+            **({f"diverged_{k}": v for k, v in self.diverged.items()} if self.diverged else {}),
         }
 
 
 def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, method: str | None = None,
         out_dir: str | Path | None = None, progress: bool | None = False,
-        threads: int | None = 1) -> RunResult:
+        threads: int | None = 1, overwrite: bool = False) -> RunResult:
     """Train one scenario for one seed and evaluate it on the test set after every epoch.
 
     Parameters
@@ -103,24 +113,37 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
         Label of the run in tables (default: the routing mode).
     out_dir
         If given, the run folder is written there atomically (see ``inl_sim.study.results``).
+        An existing non-empty folder is refused before training unless ``overwrite`` and
+        inl-sim made it (:mod:`inl_sim.study.folders`).
     progress
         Show a progress bar over epochs (None: only on an interactive terminal).
     threads
         torch intra-op threads during the run, restored afterwards (None: leave torch's
         setting).  The default 1 is fastest for INL's small per-node modules; extra
         threads only add synchronisation, and oversubscribe a loaded machine badly.
+
+    A non-finite loss stops training (:class:`~inl_sim.errors.DivergedError`); the run
+    is then returned (and written) with ``status == "diverged"`` instead of raising, so
+    that a study keeps it and lists it.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     seed = check_seed(sc.seed if seed is None else seed)
     label = method or sc.routing.mode
+    if out_dir is not None:
+        from inl_sim.study.folders import check_run_target
+        check_run_target(Path(out_dir), overwrite)  # before training, not after
     with _torch_threads(threads):
         t0 = time.perf_counter()
         setup = prepare(sc, seed)
-        history = train(setup, label=label, progress=progress, t0=t0)
-        result = _result(setup, label, history, time.perf_counter() - t0)
+        try:
+            history = train(setup, label=label, progress=progress, t0=t0)
+            result = _result(setup, label, history, time.perf_counter() - t0)
+        except DivergedError as exc:
+            log.info("%s %s seed %d diverged: %s", sc.name, label, seed, exc)
+            result = _diverged(setup, label, exc, time.perf_counter() - t0)
     if out_dir is not None:
         from inl_sim.study.results import write_run
-        write_run(result, Path(out_dir))
+        write_run(result, Path(out_dir), overwrite=overwrite)
     return result
 
 
@@ -151,4 +174,18 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
         transfers=list(setup.ledger.records),
+    )
+
+
+def _diverged(setup: RunSetup, label: str, exc: DivergedError, wall_s: float) -> RunResult:
+    """A diverged run: its bytes and history until it stopped, NaN accuracy and loss."""
+    totals = exchange_bytes(setup.ledger.records)
+    node = exc.node if exc.node is None or isinstance(exc.node, (int, str)) else str(exc.node)
+    return RunResult(
+        scenario=setup.scenario, seed=setup.seed, method=label, network=setup.network, graph=setup.graph,
+        accuracy=math.nan, test_loss=math.nan, exchange_bytes=totals["total"],
+        exchange_bytes_forward=totals["forward"], exchange_bytes_backward=totals["backward"],
+        sim_time_s=float(setup.engine.env.now), wall_time_s=wall_s, rate_bits=None, rate_bits_per_link={},
+        rate_estimator="n/a", history=list(getattr(exc, "history", [])), transfers=list(setup.ledger.records),
+        status="diverged", diverged={"epoch": exc.epoch, "step": exc.step, "node": node, "reason": str(exc)},
     )

@@ -266,7 +266,7 @@ def write_rate_curve(study: RateCurveStudy, out_dir: str | Path) -> Path:
     weights = study.curve.oracle_weights
     options = [{"option": o.index, "label": o.label, "used": " ".join(map(str, o.used)), "n_used": len(o.used),
                 "accuracy": o.accuracy, "oracle_weight": float(weights[o.index])} for o in study.options]
-    with atomic_dir(Path(out_dir)) as tmp:
+    with atomic_dir(Path(out_dir), kind="rate-curve") as tmp:
         (tmp / "scenario.resolved.yaml").write_text(
             f"# resolved scenario of rate-curve, seed {study.seed}\n" + yaml.safe_dump(resolved, sort_keys=False),
             encoding="utf-8")

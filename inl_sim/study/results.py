@@ -5,52 +5,40 @@ A run folder holds ``scenario.resolved.yaml`` (every option, defaults included),
 ``transfers.csv`` (one row per crossing of a link), ``network.json`` and
 ``training_graph.json``.  A folder is first written under a hidden temporary name and
 renamed into place only when complete, so a failed or interrupted run never leaves a
-half-written folder nor damages the results that were there before.
+half-written folder nor damages the results that were there before; every JSON and CSV
+file is replaced atomically too.  Which folders may be replaced, and the marker that
+says so, live in :mod:`inl_sim.study.folders`.  JSON is strict: a non-finite number is
+written as the string ``"NaN"``/``"Infinity"``/``"-Infinity"`` (never ``null``, which
+means "missing") and read back as a float.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from inl_sim.sim.accounting import FIELDS, write_records
 from inl_sim.errors import ResultsError
 from inl_sim.scenario import scenario_to_dict
+from inl_sim.study.folders import atomic_dir, write_text_atomic
 
 __all__ = ["atomic_dir", "write_run", "read_run", "write_table", "write_json", "read_json", "network_to_dict"]
 
 
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a fresh temporary folder that replaces ``target`` only if the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _clean(value: Any) -> Any:
-    """JSON-safe: NaN -> None, tuples -> lists, non-string keys -> strings."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    """JSON-safe: non-finite floats -> "NaN"/"Infinity"/"-Infinity" (never null, which
+    means missing), tuples -> lists, non-string keys -> strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, Mapping):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -58,14 +46,26 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _restore(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NONFINITE.get(value, value)
+    if isinstance(value, dict):
+        return {k: _restore(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore(v) for v in value]
+    return value
+
+
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    """Strict JSON (``allow_nan=False``), written atomically."""
+    write_text_atomic(Path(path), json.dumps(_clean(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
+    """Read what :func:`write_json` wrote; "NaN"/"Infinity"/"-Infinity" values become floats again."""
     if not path.is_file():
         raise ResultsError(f"{path}: missing; is this a results folder written by inl-sim?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _restore(json.loads(path.read_text(encoding="utf-8")))
 
 
 def write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -73,10 +73,11 @@ def write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     header: list[str] = []
     for row in rows:
         header += [k for k in row if k not in header]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header)
-        writer.writeheader()
-        writer.writerows([{k: _csv_cell(v) for k, v in row.items()} for row in rows])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header)
+    writer.writeheader()
+    writer.writerows([{k: _csv_cell(v) for k, v in row.items()} for row in rows])
+    write_text_atomic(Path(path), buf.getvalue())
 
 
 def _csv_cell(value: Any) -> Any:
@@ -95,11 +96,18 @@ def network_to_dict(network: Any) -> dict:
             "nodes": nodes, "links": links}
 
 
-def write_run(result: Any, out_dir: Path) -> Path:
-    """Write one run folder atomically; return its path."""
+def write_run(result: Any, out_dir: Path, *, overwrite: bool = False, run_key: str | None = None) -> Path:
+    """Write one run folder atomically; return its path.
+
+    An existing folder is replaced only with ``overwrite`` and only if inl-sim made it
+    (see :mod:`inl_sim.study.folders`); ``run_key`` is stamped in its marker so that a
+    resumed study can tell which runs are finished.
+    """
     resolved = scenario_to_dict(result.scenario)
     resolved["seed"] = result.seed
-    with atomic_dir(Path(out_dir)) as tmp:
+    extra = {"method": result.method, "seed": result.seed, "status": getattr(result, "status", "ok"),
+             "run_key": run_key}
+    with atomic_dir(Path(out_dir), overwrite=overwrite, stamp_extra=extra) as tmp:
         (tmp / "scenario.resolved.yaml").write_text(
             f"# resolved scenario of method {result.method!r}, seed {result.seed}\n"
             + yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")

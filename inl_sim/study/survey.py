@@ -34,10 +34,11 @@ from inl_sim import __version__
 from inl_sim.errors import InlSimError, ScenarioError, TopologyError
 from inl_sim.study.experiment import RunResult, nominal_bits_per_value
 from inl_sim.network import GENERATORS, TOPOLOGY_DIR, build_network, read_topology_file, shipped_topologies
-from inl_sim.study.results import atomic_dir, write_json, write_table
+from inl_sim.study.folders import claim_dir, folder_names, study_folder
+from inl_sim.study.results import write_json, write_table
 from inl_sim.network.routing import build_training_graph
 from inl_sim.scenario import Scenario, TopologySpec, load_scenario, scenario_to_dict, with_overrides
-from inl_sim.study.comparison import _execute, _resolve_seeds, summary_rows
+from inl_sim.study.comparison import _resolve_seeds, run_tasks, summary_rows
 
 __all__ = [
     "TopologyChoice", "TopologySurvey", "DEFAULT_GENERATORS", "FIXED_WIDTH_ENCODINGS", "MODES",
@@ -183,8 +184,9 @@ class TopologySurvey:
 def compare_topologies(scenario: Scenario | str | Path | Mapping,
                        topologies: Sequence[TopologyChoice | str] | None = None, *,
                        seeds: int | Sequence[int] | None = None, sensors: Any = None,
-                       structure_only: bool = False, out_dir: str | Path | None = None, jobs: int = 1,
-                       progress: bool | None = False) -> TopologySurvey:
+                       structure_only: bool = False, out_dir: str | Path | None = None, jobs: int | None = None,
+                       progress: bool | None = False, fresh: bool = False, executor: str | None = None,
+                       ray_address: str | None = None) -> TopologySurvey:
     """Tabulate structure and, unless ``structure_only``, dense vs D-INL training per topology.
 
     Parameters
@@ -199,9 +201,10 @@ def compare_topologies(scenario: Scenario | str | Path | Mapping,
         Sensors of every topology (``k_random:8`` or any ``topology.sensors`` value);
         default: the file's own, else all non-fusion nodes.
     out_dir
-        Written atomically: ``survey.md/.csv/.json`` and ``runs/<topology>.<mode>/seed<k>``.
-    jobs, progress
-        Worker processes and the progress bar over runs, as in :func:`inl_sim.compare`.
+        ``survey.md/.csv/.json`` and ``runs/<topology>.<mode>/seed<k>``; locked while the
+        survey runs; finished runs there are reused unless ``fresh`` (as in ``compare``).
+    jobs, progress, executor, ray_address
+        Where runs execute and the progress bar over runs, as in :func:`inl_sim.compare`.
 
     Raises
     ------
@@ -219,21 +222,25 @@ def compare_topologies(scenario: Scenario | str | Path | Mapping,
                     "describe seed %d's draw", seed_list[0])
     rows = [structure_row(sc, c, seed=seed_list[0], sensors=sensors) for c in choices]
     out = Path(out_dir) if out_dir is not None else None
-    with atomic_dir(out) if out is not None else nullcontext(None) as tmp:
-        runs = {} if structure_only else _train(sc, choices, sensors, seed_list, jobs, tmp, progress)
+    names = folder_names([f"{c.label}.{m}" for c in choices for m in MODES], "topologies")
+    where = {"jobs": jobs, "executor": executor, "ray_address": ray_address, "progress": progress, "fresh": fresh}
+    with study_folder(out, "topologies") if out is not None else nullcontext(None) as folder:
+        root = None if folder is None else claim_dir(folder / "runs", "runs")
+        runs = {} if structure_only else _train(sc, choices, sensors, seed_list, root, names, where)
         rows = [_with_runs(row, runs[row["topology"]], sc) if runs else row for row in rows]
-        if tmp is not None:
-            _write(tmp, rows, sc, seed_list, structure_only)
+        if folder is not None:
+            _write(folder, rows, sc, seed_list, structure_only)
     return TopologySurvey(choices, seed_list, rows, runs, out)
 
 
-def _train(sc: Scenario, choices: Sequence[TopologyChoice], sensors: Any, seeds: Sequence[int], jobs: int,
-           tmp: Path | None, progress: bool | None) -> dict[str, dict[str, list[RunResult]]]:
-    """Every (topology, mode, seed) run through study's executor; grouped in seed order."""
+def _train(sc: Scenario, choices: Sequence[TopologyChoice], sensors: Any, seeds: Sequence[int], root: Path | None,
+           names: Mapping[str, str], where: Mapping[str, Any]) -> dict[str, dict[str, list[RunResult]]]:
+    """Every (topology, mode, seed) run through study's executor (resuming finished runs
+    under ``root``); grouped in seed order."""
     modes = {(c.label, m): with_overrides(_variant(sc, c, sensors), {"routing.mode": m})
              for c in choices for m in MODES}
     tasks = [(variant, s, f"{label}.{mode}") for (label, mode), variant in modes.items() for s in seeds]
-    results = _execute(tasks, jobs, None if tmp is None else tmp / "runs", progress)
+    results = run_tasks(tasks, root, names, **where)
     grouped: dict[str, dict[str, list[RunResult]]] = {c.label: {m: [] for m in MODES} for c in choices}
     for (_, _, name), result in zip(tasks, results):
         label, _, mode = name.rpartition(".")

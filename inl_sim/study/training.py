@@ -8,12 +8,14 @@ the history comes from the ledger's records.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import Any, Hashable, Iterable, Mapping
 
 import torch
 from torch.nn import functional as F
 
+from inl_sim.errors import DivergedError
 from inl_sim.learning.data import batch_indices
 from inl_sim.learning.modules import composed_forward
 from inl_sim.network.routing import TrainingGraph
@@ -55,7 +57,22 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
             "wall_time_s": time.perf_counter() - t0,
         })
         log.info("%s %s seed %d epoch %d: test accuracy %.4f", sc.name, label, setup.seed, epoch, ev["accuracy"])
+        _check_finite(history, setup)
     return history
+
+
+def _check_finite(history: list[dict], setup: RunSetup) -> None:
+    """Raise :class:`DivergedError` (with the history so far) when the epoch's mean train
+    loss is not finite; an optimiser that blew up must not end as a plausible result."""
+    row = history[-1]
+    if math.isfinite(row["train_loss"]):
+        return
+    sc = setup.scenario
+    err = DivergedError(f"training diverged at epoch {row['epoch']}: mean train loss is {row['train_loss']}; "
+                        f"lower training.lr (now {sc.training.lr}) or gate.beta (now {sc.gate.beta})",
+                        epoch=row["epoch"], step=-1, node=setup.graph.fusion)
+    err.history = history  # type: ignore[attr-defined]  # the rows up to the diverged epoch
+    raise err
 
 
 def _epochs(n: int, desc: str, progress: bool | None) -> Iterable[int]:
