@@ -14,6 +14,7 @@ __all__ = [
     "RoutingError",
     "DataError",
     "ResultsError",
+    "DivergedError",
 ]
 
 
@@ -39,6 +40,21 @@ class DataError(InlSimError, ValueError):
 
 class ResultsError(InlSimError, ValueError):
     """A results folder is missing, incomplete or of an unknown layout."""
+
+
+class DivergedError(InlSimError):
+    """Training produced a non-finite loss, message or parameter.
+
+    Raised by both engines at the step where the loss stops being finite; ``node`` is the
+    first node (in processing order) whose message or parameters went non-finite, or None
+    when none can be named (e.g. only the fusion node's logits overflowed).
+    """
+
+    def __init__(self, epoch: int, step: int, node: object | None = None) -> None:
+        self.epoch, self.step, self.node = epoch, step, node
+        where = f" at node {node!r}" if node is not None else ""
+        super().__init__(f"training diverged in epoch {epoch}, step {step}{where}: the loss is not finite; "
+                         "lower training.lr or raise gate.beta")
 
 
 def field_error(

@@ -84,6 +84,7 @@ class RunResult:
             "rate_bits_per_link": {f"{c}->{p}": r for (c, p), r in self.rate_bits_per_link.items()},
             "gate": self.scenario.gate.kind, "beta": self.scenario.gate.beta,
             "encoding": self.scenario.message.encoding, "n_transfers": len(self.transfers),
+            "engine": self.scenario.simulation.engine, "device": self.scenario.simulation.device,
             "package_version": __version__, "torch_version": torch.__version__,
         }
 
@@ -147,7 +148,7 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         scenario=setup.scenario, seed=setup.seed, method=label, network=setup.network, graph=setup.graph,
         accuracy=final["accuracy"], test_loss=final["loss"], exchange_bytes=totals["total"],
         exchange_bytes_forward=totals["forward"], exchange_bytes_backward=totals["backward"],
-        sim_time_s=float(setup.engine.env.now), wall_time_s=wall_s,
+        sim_time_s=float(setup.engine.sim_time_s), wall_time_s=wall_s,
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
         transfers=list(setup.ledger.records),
