@@ -51,10 +51,13 @@ class DivergedError(InlSimError):
     """
 
     def __init__(self, epoch: int, step: int, node: object | None = None) -> None:
+        super().__init__(epoch, step, node)   # args rebuild the error (SimPy re-raises copies)
         self.epoch, self.step, self.node = epoch, step, node
-        where = f" at node {node!r}" if node is not None else ""
-        super().__init__(f"training diverged in epoch {epoch}, step {step}{where}: the loss is not finite; "
-                         "lower training.lr or raise gate.beta")
+
+    def __str__(self) -> str:
+        where = f" at node {self.node!r}" if self.node is not None else ""
+        return (f"training diverged in epoch {self.epoch}, step {self.step}{where}: the loss is not finite; "
+                "lower training.lr or raise gate.beta")
 
 
 def field_error(

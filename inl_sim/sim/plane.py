@@ -84,7 +84,8 @@ class FastEngine:
             if not stackable(module):
                 singles.append(v)
                 continue
-            buckets.setdefault((level[v], v == self.graph.fusion, signature(module)), []).append(v)
+            key = (level[v], v == self.graph.fusion, signature(module, len(self.graph.children[v])))
+            buckets.setdefault(key, []).append(v)
         modules = {v: rt.module for v, rt in self.nodes.items()}
         views = {v: rt.view for v, rt in self.nodes.items() if rt.view is not None}
         groups: list = [StackedGroup(vs, modules, views, self.device) for vs in buckets.values()]

@@ -35,9 +35,9 @@ def stackable(module: NodeModule) -> bool:
     return module.gate is None or type(module.gate) in _GATES
 
 
-def signature(module: NodeModule) -> tuple:
-    """Two modules with equal signatures can be stacked: same parameter names and shapes."""
-    return (type(module.gate).__name__, module.aggregation, module.encoder is not None,
+def signature(module: NodeModule, n_children: int) -> tuple:
+    """Two modules with equal signatures can be stacked: same inputs, parameter names and shapes."""
+    return (n_children, type(module.gate).__name__, module.aggregation, module.encoder is not None,
             module.aggregator is not None, module.head is not None,
             tuple((n, tuple(p.shape)) for n, p in module.named_parameters()))
 
