@@ -97,11 +97,9 @@ class TransferTable:
             yield from self._decode(slice(lo, lo + _ROWS_PER_BATCH))
 
     def _decode(self, rows: slice) -> Iterator[Transfer]:
-        cols = {k: c[rows].tolist() for k, c in self.columns.items()}
-        nodes = self.nodes
-        cols["src"] = [nodes[i] for i in cols["src"]]
-        cols["dst"] = [nodes[i] for i in cols["dst"]]
-        cols["direction"] = [DIRECTIONS[d] for d in cols["direction"]]
+        nodes = _object_array(self.nodes)  # the ids themselves, whatever their type
+        cols = {k: (nodes[c[rows]] if k in ("src", "dst") else _DIRECTION_OBJECTS[c[rows]]
+                    if k == "direction" else c[rows]).tolist() for k, c in self.columns.items()}
         return map(Transfer._make, zip(*(cols[f] for f in FIELDS)))
 
     def __eq__(self, other: object) -> bool:
@@ -164,9 +162,17 @@ class TransferTable:
 def _node_array(nodes: Sequence[NodeId]) -> np.ndarray:
     if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in nodes):
         return np.asarray(nodes, dtype=np.int64)
-    out = np.empty(len(nodes), dtype=object)
-    out[:] = list(nodes)
+    return _object_array(nodes)
+
+
+def _object_array(values: Sequence[object]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # one by one: a tuple id stays one element
+        out[i] = v
     return out
+
+
+_DIRECTION_OBJECTS = _object_array(DIRECTIONS)
 
 
 def encode_rows(rows: Sequence[Sequence], nodes: dict[NodeId, int]) -> dict[str, np.ndarray]:
