@@ -20,7 +20,7 @@ from inl_sim.learning.gating import GATES
 from inl_sim.network import Network
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import Scenario, load_scenario
-from inl_sim.sim.accounting import Transfer
+from inl_sim.sim.accounting import TransferTable
 from inl_sim.sim.metrics import exchange_bytes
 from inl_sim.study.setup import RunSetup, check_seed, prepare
 from inl_sim.study.show import nominal_bits_per_value
@@ -56,7 +56,7 @@ class RunResult:
     rate_bits_per_link: dict
     rate_estimator: str
     history: list[dict]
-    transfers: list[Transfer] = field(repr=False)
+    transfers: TransferTable = field(repr=False)  # columns; iterates as Transfer records
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -151,5 +151,5 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         sim_time_s=float(setup.engine.sim_time_s), wall_time_s=wall_s,
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
-        transfers=list(setup.ledger.records),
+        transfers=setup.ledger.records,
     )
