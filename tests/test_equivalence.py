@@ -73,6 +73,7 @@ def test_fast_engine_equals_the_reference_engine(mode: str, gate: str, codec: st
     fast_table, ref_table = _ledger_table(fast.ledger.records), _ledger_table(ref.ledger.records)
     assert len(ref.ledger.records) == 3 * 2 * len(ref.graph.edges)
     assert fast_table == ref_table
+    _assert_same_times(fast, ref)
     if codec == "entropy_coded":   # sizes depend on the values: they must not all be equal
         assert len({r.nbytes for r in ref.ledger.records}) > 2
 
@@ -165,11 +166,8 @@ def test_summary_records_engine_and_device() -> None:
         assert (summary["engine"], summary["device"]) == (engine, "cpu")
 
 
-def test_fast_engine_times_equal_the_reference_times() -> None:
-    """With the network plane merged, every transfer's times equal the SimPy engine's (1e-12 relative)."""
-    pytest.importorskip("inl_sim.sim.timing")
-    fast, _ = _train("dense", "gaussian", "entropy_coded", "concat", "fast")
-    ref, _ = _train("dense", "gaussian", "entropy_coded", "concat", "reference")
+def _assert_same_times(fast, ref) -> None:  # type: ignore[no-untyped-def]
+    """The network plane times the fast engine's traffic as the SimPy engine timed its own (1e-12)."""
     key = lambda r: (r.epoch, r.step, r.src, r.dst, r.direction)  # noqa: E731
     times_fast = {key(r): (r.t_send_s, r.t_start_s, r.t_arrive_s) for r in fast.ledger.records}
     times_ref = {key(r): (r.t_send_s, r.t_start_s, r.t_arrive_s) for r in ref.ledger.records}
@@ -177,3 +175,4 @@ def test_fast_engine_times_equal_the_reference_times() -> None:
     for k, t in times_ref.items():
         np.testing.assert_allclose(times_fast[k], t, rtol=1e-12, atol=0, err_msg=str(k))
     assert math.isclose(fast.engine.sim_time_s, ref.engine.sim_time_s, rel_tol=1e-12)
+    assert ref.engine.sim_time_s > 0

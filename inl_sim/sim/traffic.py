@@ -9,35 +9,18 @@ learning in the fault-free synchronous schedule, so timing after the epoch is ex
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
 import numpy as np
 
-from inl_sim.sim.accounting import DIRECTIONS, Transfer
+from inl_sim.sim.accounting import DIRECTIONS
 
 __all__ = ["TrafficRecorder", "epoch_traffic"]
 
-log = logging.getLogger(__name__)
 NodeId = Hashable
 FORWARD, BACKWARD = DIRECTIONS.index("forward"), DIRECTIONS.index("backward")
 
-try:  # the network plane (inl_sim.sim.timing) owns time; built on its own branch
-    from inl_sim.sim.timing import EpochTraffic
-except ImportError:  # pragma: no cover - until the network plane is merged
-    @dataclass(frozen=True)
-    class EpochTraffic:  # type: ignore[no-redef]
-        """Stand-in with the agreed fields of ``inl_sim.sim.timing.EpochTraffic``."""
-
-        epoch: int
-        step: np.ndarray
-        src: np.ndarray
-        dst: np.ndarray
-        direction: np.ndarray
-        n_values: np.ndarray
-        nbytes: np.ndarray
-        batch: np.ndarray
+from inl_sim.sim.timing import EpochTraffic
 
 
 def epoch_traffic(epoch: int, steps: Sequence[dict], batch: Sequence[int]) -> Any:
@@ -89,14 +72,6 @@ class TrafficRecorder:
             t_send, t_start, t_arrive = self.plane.time_inl_epoch(traffic)
         else:
             t_send = t_start = t_arrive = np.full(traffic.step.size, np.nan)
-        if hasattr(self.ledger, "extend_columns"):
-            self.ledger.extend_columns(traffic.epoch, traffic.step, traffic.src, traffic.dst, traffic.direction,
-                                       traffic.n_values, traffic.nbytes, t_send, t_start, t_arrive)
-        else:  # the 0.1 record ledger
-            ids = self.nodes
-            for i in range(traffic.step.size):
-                self.ledger.add(Transfer(traffic.epoch, int(traffic.step[i]), ids[traffic.src[i]],
-                                         ids[traffic.dst[i]], DIRECTIONS[traffic.direction[i]],
-                                         int(traffic.n_values[i]), int(traffic.nbytes[i]),
-                                         float(t_send[i]), float(t_start[i]), float(t_arrive[i])))
+        self.ledger.extend_columns(traffic.epoch, traffic.step, traffic.src, traffic.dst, traffic.direction,
+                                   traffic.n_values, traffic.nbytes, t_send, t_start, t_arrive)
         return traffic

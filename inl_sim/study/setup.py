@@ -8,7 +8,6 @@ only consume the :class:`RunSetup`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-import logging
 from typing import Hashable
 
 import simpy
@@ -25,13 +24,13 @@ from inl_sim.sim.accounting import Ledger
 from inl_sim.sim.engine import Engine, NodeRuntime
 from inl_sim.sim.links import Channel
 from inl_sim.sim.plane import FastEngine
+from inl_sim.sim.timing import NetworkPlane
 from inl_sim.sim.traffic import TrafficRecorder
 from inl_sim.study.show import nominal_bits_per_value
 
 __all__ = ["RunSetup", "prepare", "check_seed"]
 
 NodeId = Hashable
-log = logging.getLogger(__name__)
 
 
 def check_seed(seed: object) -> int:
@@ -78,7 +77,7 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     forward_codec = make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits)
     backward_codec = make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
                                 field="message.grad_encoding")
-    ledger = _ledger(graph)
+    ledger = Ledger(nodes=tuple(graph.order))
     if fast:
         recorder = TrafficRecorder(ledger, graph.order, _network_plane(network, graph, modules))
         engine: Engine | FastEngine = FastEngine(
@@ -111,21 +110,8 @@ def _check_device(sc: Scenario) -> None:
                                 "False); use simulation.device: cpu or a CUDA build of torch on a GPU machine")
 
 
-def _ledger(graph: TrainingGraph) -> Ledger:
-    """The columnar ledger indexes ``graph.order``; the 0.1 one takes no arguments."""
-    try:
-        return Ledger(nodes=tuple(graph.order))
-    except TypeError:
-        return Ledger()
-
-
-def _network_plane(network: Network, graph: TrainingGraph, modules: dict) -> object | None:
-    """The network plane that times the fast engine's transfers (None until it exists)."""
-    try:
-        from inl_sim.sim.timing import NetworkPlane
-    except ImportError:
-        log.warning("inl_sim.sim.timing is missing: the fast engine's transfers carry no times")
-        return None
+def _network_plane(network: Network, graph: TrainingGraph, modules: dict) -> NetworkPlane:
+    """The network plane that times the fast engine's transfers (the reference engine's semantics)."""
     return NetworkPlane(network, graph, forward_flops(modules))
 
 
