@@ -26,7 +26,7 @@ import torch
 
 from inl_sim.learning.coding import Codec, Float16Codec, Float32Codec, Int8Codec
 
-__all__ = ["FIXED_WIDTH", "NonFiniteMessage", "encode_stack", "SlotLink", "LinkGather"]
+__all__ = ["FIXED_WIDTH", "NonFiniteMessage", "encode_stack", "GroupLink", "LinkGather"]
 
 
 FIXED_WIDTH = (Float32Codec, Float16Codec, Int8Codec)   # sized without looking at values
@@ -86,13 +86,14 @@ def encode_stack(codec: Codec, x: torch.Tensor, *, gates: Sequence[Any] | None =
 
 
 @dataclass
-class SlotLink:
-    """Input slot ``k`` of a parent group: which child message fills each parent's row.
+class GroupLink:
+    """The in-links of a parent group: which child message fills each output row.
 
-    ``sources``: indices of the groups holding the children's messages; ``maps[j]``:
-    (rows in source j, rows of the output) as long tensors; ``edge_rows[j]``: the global
-    edge index of every output row it fills; ``sink``: the current step's backward bytes
-    per edge, which the link's backward writes (one error encoding per link).
+    Output row ``k * G + g`` is what parent ``g`` receives on its input slot ``k`` (one
+    row per active link).  ``sources``: indices of the groups holding the children's
+    messages; ``maps[j]``: (rows in source j, output rows) as long tensors;
+    ``edge_of_row``: the global edge index of every output row; ``sink``: the current
+    step's backward bytes per edge, which the backward writes (one error per link).
     """
 
     n_rows: int
@@ -107,7 +108,7 @@ class LinkGather(torch.autograd.Function):
     """Forward: gather the children's decoded messages; backward: code each link's error."""
 
     @staticmethod
-    def forward(ctx: Any, link: SlotLink, *sources: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, link: GroupLink, *sources: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         first = sources[0]
         out = first.new_empty((link.n_rows,) + tuple(first.shape[1:]))        # (G_p, B, d)
         for src, (src_rows, dst_rows) in zip(sources, link.maps):
@@ -118,7 +119,7 @@ class LinkGather(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:  # type: ignore[override]
-        link: SlotLink = ctx.link
+        link: GroupLink = ctx.link
         decoded, nbytes = encode_stack(link.codec, grad.contiguous())        # one error per link
         if link.sink is not None:
             link.sink[link.edge_of_row] = nbytes

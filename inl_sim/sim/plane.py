@@ -4,9 +4,9 @@ The fast engine (``simulation.engine: fast``) computes what the reference engine
 (:mod:`inl_sim.sim.engine`) computes, with none of its per-node machinery:
 
 * nodes of one module signature at one level run as one :class:`StackedGroup`;
-* every active link is a :class:`~inl_sim.sim.linkfn.LinkGather`: forward it delivers the
-  child's coded message (coded once per sender), backward it codes the parent's error on
-  that link and records its size; sizes come from the tensors that cross;
+* the in-links of a group are one :class:`~inl_sim.sim.linkfn.LinkGather`: forward it
+  delivers each child's coded message (coded once per sender), backward it codes each
+  parent's error on each link and records its size; sizes come from the tensors that cross;
 * the loss is cross-entropy + sum over senders of ``beta_v * fan_out_v * rate_v``, whose
   gradient is exactly the sum of the reference's per-node backward passes;
 * ONE optimiser (Adam or SGD, ``foreach``) over all stacked parameters: both are element
@@ -31,7 +31,7 @@ from inl_sim.learning.coding import Codec
 from inl_sim.learning.modules import NodeModule
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.sim.engine import NodeRuntime, StepStats
-from inl_sim.sim.linkfn import FIXED_WIDTH, LinkGather, NonFiniteMessage, SlotLink, encode_stack
+from inl_sim.sim.linkfn import FIXED_WIDTH, GroupLink, LinkGather, NonFiniteMessage, encode_stack
 from inl_sim.sim.stacked import SingleGroup, StackedGroup, signature, stackable
 from inl_sim.sim.traffic import TrafficRecorder
 
@@ -100,25 +100,27 @@ class FastEngine:
         return groups
 
     def _wire_links(self) -> None:
-        """One :class:`SlotLink` per (parent group, input slot); edges numbered as graph.edges."""
+        """One :class:`GroupLink` per parent group: all its in-links (slot-major rows)."""
         where = {v: (gi, row) for gi, g in enumerate(self.groups) for row, v in enumerate(g.nodes)}
         edge_id = {e: i for i, e in enumerate(self.graph.edges)}
         for g in self.groups:
-            g.slots = []
-            n_slots = len(self.graph.children[g.nodes[0]])
+            n_slots, n = len(self.graph.children[g.nodes[0]]), len(g)
+            g.n_slots, g.link = n_slots, None
+            if not n_slots:
+                continue
+            pairs: dict[int, tuple[list, list]] = {}
+            edge_of_row = np.zeros(n_slots * n, dtype=np.int64)
             for k in range(n_slots):
-                pairs: dict[int, tuple[list, list]] = {}
-                edge_of_row = np.zeros(len(g), dtype=np.int64)
                 for row, p in enumerate(g.nodes):
                     child = self.graph.children[p][k]
                     src_group, src_row = where[child]
                     pairs.setdefault(src_group, ([], []))
                     pairs[src_group][0].append(src_row)
-                    pairs[src_group][1].append(row)
-                    edge_of_row[row] = edge_id[(child, p)]
-                maps = [(torch.tensor(s, device=self.device), torch.tensor(d, device=self.device))
-                        for s, d in pairs.values()]
-                g.slots.append(SlotLink(len(g), list(pairs), maps, edge_of_row, self.backward_codec))
+                    pairs[src_group][1].append(k * n + row)
+                    edge_of_row[k * n + row] = edge_id[(child, p)]
+            maps = [(torch.tensor(s, device=self.device), torch.tensor(d, device=self.device))
+                    for s, d in pairs.values()]
+            g.link = GroupLink(n_slots * n, list(pairs), maps, edge_of_row, self.backward_codec)
         self.edge_child = np.array([self._index[c] for c, _ in self.graph.edges], dtype=np.int32)
         self.edge_parent = np.array([self._index[p] for _, p in self.graph.edges], dtype=np.int32)
         self.group_rows = [np.array([self._index[v] for v in g.nodes], dtype=np.int64) for g in self.groups]
@@ -155,10 +157,11 @@ class FastEngine:
         penalty, logits = None, None
         for gi, g in enumerate(self.groups):
             x = g.views[:, idx_dev] if g.views is not None else None              # (G, B, d_view)
-            inputs = []
-            for link in g.slots:
-                link.sink = back_bytes
-                inputs.append(LinkGather.apply(link, *[sent[s] for s in link.sources]))
+            inputs: list[torch.Tensor] = []
+            if g.link is not None:
+                g.link.sink = back_bytes
+                received = LinkGather.apply(g.link, *[sent[s] for s in g.link.sources])   # (k*G, B, d)
+                inputs = list(received.view(g.n_slots, len(g), *received.shape[1:]).unbind(0))
             out, rate = g.forward(x, inputs, g.draw_noise(batch, g.generators))
             if g.nodes[0] == self.graph.fusion:
                 logits = out[0]                                                    # (B, C)
