@@ -26,7 +26,7 @@ import torch
 
 from inl_sim.learning.coding import Codec, Float16Codec, Float32Codec, Int8Codec
 
-__all__ = ["FIXED_WIDTH", "NonFiniteMessage", "encode_stack", "GroupLink", "LinkGather"]
+__all__ = ["FIXED_WIDTH", "NonFiniteMessage", "encode_stack", "GroupLink", "LinkGather", "gather"]
 
 
 FIXED_WIDTH = (Float32Codec, Float16Codec, Int8Codec)   # sized without looking at values
@@ -103,6 +103,37 @@ class GroupLink:
     codec: Codec
     sink: np.ndarray | None = None   # (E,) int64, set by the plane every step
 
+    def __post_init__(self) -> None:
+        # output row of each position of cat(selected sources): a plain gather is
+        # cat(...).index_select(0, order); and per source, whether its rows are a
+        # permutation of all its rows (then its error needs no zeros, only a gather)
+        dst = torch.cat([d for _, d in self.maps])
+        self.order = torch.empty_like(dst)
+        self.order[dst] = torch.arange(len(dst), device=dst.device)
+        self.identity = len(self.maps) == 1 and bool((dst == torch.arange(len(dst), device=dst.device)).all())
+        self.back = []
+        for src, d in self.maps:
+            is_perm = bool((torch.sort(src).values == torch.arange(len(src), device=src.device)).all())
+            self.back.append(d[torch.argsort(src)] if is_perm else None)
+
+
+def gather(link: GroupLink, sources: Sequence[torch.Tensor]) -> torch.Tensor:
+    """What the parents receive, (rows, B, d); with float32 errors the link needs no function.
+
+    A float32 error is the gradient itself (``numel * 4`` bytes whatever its values), so
+    the gather is left to autograd and the sizes are written directly; any other error
+    codec goes through :class:`LinkGather`, whose backward codes each link's error.
+    """
+    if not isinstance(link.codec, Float32Codec):
+        return LinkGather.apply(link, *sources)
+    first = sources[0]
+    if link.sink is not None:
+        link.sink[link.edge_of_row] = first[0].numel() * first.element_size()
+    picked = [s.index_select(0, rows) for s, (rows, _) in zip(sources, link.maps)]
+    if link.identity:
+        return picked[0]
+    return torch.cat(picked).index_select(0, link.order) if len(picked) > 1 else picked[0].index_select(0, link.order)
+
 
 class LinkGather(torch.autograd.Function):
     """Forward: gather the children's decoded messages; backward: code each link's error."""
@@ -124,7 +155,10 @@ class LinkGather(torch.autograd.Function):
         if link.sink is not None:
             link.sink[link.edge_of_row] = nbytes
         grads = []
-        for shape, (src_rows, dst_rows) in zip(ctx.shapes, link.maps):
+        for shape, (src_rows, dst_rows), back in zip(ctx.shapes, link.maps, link.back):
+            if back is not None and len(back) == shape[0]:   # each source row on exactly one link here
+                grads.append(decoded.index_select(0, back))
+                continue
             g = decoded.new_zeros(shape)
             grads.append(g.index_add_(0, src_rows, decoded.index_select(0, dst_rows)))
         return (None, *grads)

@@ -31,7 +31,7 @@ from inl_sim.learning.coding import Codec
 from inl_sim.learning.modules import NodeModule
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.sim.engine import NodeRuntime, StepStats
-from inl_sim.sim.linkfn import FIXED_WIDTH, GroupLink, LinkGather, NonFiniteMessage, encode_stack
+from inl_sim.sim.linkfn import FIXED_WIDTH, GroupLink, NonFiniteMessage, encode_stack, gather
 from inl_sim.sim.stacked import SingleGroup, StackedGroup, signature, stackable
 from inl_sim.sim.traffic import TrafficRecorder
 
@@ -160,7 +160,7 @@ class FastEngine:
             inputs: list[torch.Tensor] = []
             if g.link is not None:
                 g.link.sink = back_bytes
-                received = LinkGather.apply(g.link, *[sent[s] for s in g.link.sources])   # (k*G, B, d)
+                received = gather(g.link, [sent[s] for s in g.link.sources])   # (k*G, B, d)
                 inputs = list(received.view(g.n_slots, len(g), *received.shape[1:]).unbind(0))
             out, rate = g.forward(x, inputs, g.draw_noise(batch, g.generators))
             if g.nodes[0] == self.graph.fusion:
