@@ -1,11 +1,16 @@
 """Wing 2, network: graphs with roles, and the training graphs routed over them.
 
-Lives here: seeded generators (``generators``), topology files (``topofile``), the
-:class:`Network` with its fusion node and sensors (``build``), and the training graphs,
-dense and Dijkstra trees (``routing``).  Never touches a tensor.
+Lives here: seeded generators (``generators``; random geometric and knn on a KD-tree),
+topology files (``topofile``), the :class:`Network` with its fusion node and sensors
+(``build``), the ``most_central`` fusion rule (``centrality``: closeness up to 1,000
+nodes, BFS sweeps above), and the training graphs, dense and Dijkstra trees
+(``routing``).  Setup is O(V + E log V) time and O(V + E) memory: 10,000 nodes in
+well under a second, 100,000 in seconds (``gcpause`` keeps the cyclic collector out of
+it).  Never touches a tensor.
 May import: ``inl_sim.errors`` and ``inl_sim.scenario``.
 Add a generator: one function + one ``GENERATORS`` entry in ``generators``; an edge
-cost: one function + one ``COSTS`` entry in ``routing``.
+cost: one function + one ``EDGE_COSTS`` entry in ``routing``; a training graph: one
+builder ``(Routes) -> [(child, parent)]`` + one ``TRAINING_GRAPHS`` entry in ``routing``.
 """
 
 from inl_sim.network.build import (FUSION_RULES, GENERATORS, TOPOLOGY_DIR, Network, build_network, describe_network,

@@ -32,6 +32,8 @@ import networkx as nx
 import numpy as np
 
 from inl_sim.errors import TopologyError
+from inl_sim.network.centrality import most_central
+from inl_sim.network.gcpause import paused_gc
 from inl_sim.network.generators import GENERATORS, generate
 from inl_sim.scenario import Distribution, SensorSpec, TopologySpec
 # File reading/writing lives in topofile; its public names are re-exported here.
@@ -117,7 +119,7 @@ def _fill(graph: nx.Graph, spec: TopologySpec, topo_seed: int) -> None:
 
 #: fusion rules: graph -> node; max() keeps the first maximum, i.e. ties go by node order.
 FUSION_RULES: dict[str, Callable[[nx.Graph], NodeId]] = {
-    "most_central": lambda g: max(g, key=nx.closeness_centrality(g).__getitem__),
+    "most_central": most_central,
     "max_degree": lambda g: max(g, key=g.degree),
     "first": lambda g: next(iter(g)),
 }
@@ -237,6 +239,11 @@ def build_network(spec: TopologySpec, *, seed: int, base_dir: Path | None = None
         or a sensor that cannot reach the fusion node; the message names the field,
         the value and the fix.
     """
+    with paused_gc():
+        return _build_network(spec, seed, base_dir)
+
+
+def _build_network(spec: TopologySpec, seed: int, base_dir: Path | None) -> Network:
     topo_seed = spec.seed if spec.seed is not None else seed
     if isinstance(topo_seed, bool) or not isinstance(topo_seed, int) or topo_seed < 0:
         raise TopologyError(f"topology.seed: {topo_seed!r} must be an integer >= 0; use e.g. 0")

@@ -20,8 +20,10 @@ from typing import Any, Callable, Hashable, Mapping
 import networkx as nx
 
 from inl_sim.errors import RoutingError
+from inl_sim.network.gcpause import paused_gc
 
-__all__ = ["TrainingGraph", "EDGE_COSTS", "edge_cost_function", "build_training_graph", "routing_distances"]
+__all__ = ["TrainingGraph", "TRAINING_GRAPHS", "Routes", "EDGE_COSTS", "edge_cost_function", "build_training_graph",
+           "routing_distances", "routing_tree"]
 
 NodeId = Hashable
 CostFunction = Callable[[NodeId, NodeId, Mapping[str, Any]], float]
@@ -84,26 +86,110 @@ def edge_cost_function(cost: str | CostFunction, payload_bits: float) -> CostFun
 
 
 def routing_distances(graph: nx.Graph, fusion: NodeId, weight: CostFunction) -> tuple[dict, dict]:
-    """Dijkstra distances and paths from every node to ``fusion`` (graph is undirected)."""
+    """Dijkstra distances and paths from every node to ``fusion`` (graph is undirected).
+
+    Paths cost O(V * depth) memory; :func:`build_training_graph` uses
+    :func:`routing_tree` (O(V + E)) instead.
+    """
+    return nx.single_source_dijkstra(graph, fusion, weight=_checked(weight))
+
+
+def routing_tree(graph: nx.Graph, fusion: NodeId, weight: CostFunction) -> tuple[dict, dict, dict]:
+    """One Dijkstra from ``fusion``: distances, tree parents and hop depths, O(V + E) memory.
+
+    ``parent[v]`` is networkx's own path parent (``single_source_dijkstra``'s ``paths[v][-2]``,
+    the first predecessor found at v's final distance) and ``depth[v]`` its path's hop
+    count; ``dist`` lists nodes in the order Dijkstra settled them, parents first.
+    """
+    return _tree(graph, fusion, _checked(weight))
+
+
+def _tree(graph: nx.Graph, fusion: NodeId, checked: CostFunction) -> tuple[dict, dict, dict]:
+    pred, dist = nx.dijkstra_predecessor_and_distance(graph, fusion, weight=checked)
+    parent = {v: pred[v][0] for v in dist if v != fusion}
+    depth = {fusion: 0}
+    for v in parent:  # settle order: a parent's depth is known before its children's
+        depth[v] = depth[parent[v]] + 1
+    return dist, parent, depth
+
+
+def _checked(weight: CostFunction) -> CostFunction:
     def checked(u: NodeId, v: NodeId, d: Mapping[str, Any]) -> float:
         w = weight(u, v, d)
         if isinstance(w, bool) or not isinstance(w, numbers.Real) or w != w or w < 0:
             raise RoutingError(f"routing.cost: edge ({u}, {v}) has cost {w!r}; "
                                "edge costs must be non-negative numbers (Dijkstra's rule)")
         return float(w)
-    return nx.single_source_dijkstra(graph, fusion, weight=checked)
+    return checked
+
+
+def _cached(graph: nx.Graph, weight: CostFunction) -> CostFunction:
+    """A built-in (symmetric) cost computed and checked once per link, then looked up:
+    Dijkstra asks twice per link.  Keyed by the link's attribute dict, which both
+    directions of an undirected link share."""
+    checked = _checked(weight)
+    cost = {id(d): checked(u, v, d) for u, v, d in graph.edges(data=True)}
+    return lambda u, v, d: cost[id(d)]
+
+
+@dataclass(frozen=True)
+class Routes:
+    """What every training-graph builder starts from: one Dijkstra from the fusion node.
+
+    ``dist``, ``tree`` (child -> parent) and ``key`` (distance, depth, node order: the
+    processing order, larger first) cover the nodes that reach the fusion node.
+    """
+
+    graph: nx.Graph
+    fusion: NodeId
+    dist: Mapping[NodeId, float]
+    tree: Mapping[NodeId, NodeId]
+    key: Mapping[NodeId, tuple]
+    dense_ties: str
+
+
+def _tree_edges(routes: Routes) -> list:
+    """D-INL: the shortest-path tree's (child, parent) links."""
+    return list(routes.tree.items())
+
+
+def _dense_edges(routes: Routes) -> list:
+    """Orient every reachable link from the larger (distance, depth, order) key to the smaller."""
+    dist, key, tree = routes.dist, routes.key, routes.tree
+    if routes.dense_ties not in ("drop", "keep"):
+        raise RoutingError(f"routing.dense_ties: {routes.dense_ties!r} is not allowed; choose 'drop' or 'keep'")
+    drop = routes.dense_ties == "drop"
+    edges = []
+    for u, v in routes.graph.edges:
+        if u not in dist or v not in dist:
+            continue
+        child, parent = (u, v) if key[u] > key[v] else (v, u)
+        if drop and dist[u] == dist[v] and tree.get(child) != parent:
+            continue
+        edges.append((child, parent))
+    return edges
+
+
+#: routing.mode -> builder(routes) -> candidate (child, parent) links; a new training
+#: graph is one function and one entry here (nodes with nothing to send are pruned after).
+TRAINING_GRAPHS: dict[str, Callable[[Routes], list]] = {
+    "dense": _dense_edges,
+    "spt": _tree_edges,
+}
 
 
 def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = "payload_over_capacity",
                          payload_bits: float = 256.0, dense_ties: str = "drop") -> TrainingGraph:
     """Build the dense DAG or the shortest-path tree of ``network``.
 
+    One Dijkstra and linear passes: O(V + E log V) time, O(V + E) memory.
+
     Parameters
     ----------
     network
         A :class:`~inl_sim.network.Network` (graph, fusion, sensors).
     mode
-        ``"dense"`` or ``"spt"``.
+        A key of :data:`TRAINING_GRAPHS`: ``"dense"`` or ``"spt"``.
     cost, payload_bits
         Dijkstra edge cost; ``payload_bits`` is the message size that
         ``payload_over_capacity`` divides by each link's capacity.
@@ -111,42 +197,23 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
         ``"drop"`` or ``"keep"`` links between equally distant nodes in dense mode.
     """
     graph, fusion = network.graph, network.fusion
-    dist, paths = routing_distances(graph, fusion, edge_cost_function(cost, payload_bits))
-    for s in network.sensors:
-        if s not in dist:
-            raise RoutingError(f"sensor {s!r} cannot reach fusion node {fusion!r}; "
-                               "connect it (add a link) or remove it from topology.sensors")
-    tree = {v: p[-2] for v, p in paths.items() if v != fusion}
-    depth = {v: len(p) - 1 for v, p in paths.items()}
-    rank = {v: i for i, v in enumerate(graph.nodes)}
-    key = {v: (dist[v], depth[v], rank[v]) for v in dist}
-    if mode == "spt":
-        candidate = [(v, p) for v, p in tree.items()]
-    elif mode == "dense":
-        candidate = _dense_edges(graph, dist, key, tree, dense_ties)
-    else:
-        raise RoutingError(f"routing.mode: {mode!r} is not a training graph; choose 'dense' or 'spt'")
-    return _assemble(mode, fusion, tuple(network.sensors), candidate, key, dist)
-
-
-def _dense_edges(graph: nx.Graph, dist: dict, key: dict, tree: dict, dense_ties: str) -> list:
-    """Orient every reachable link from the larger (distance, depth, order) key to the smaller."""
-    if dense_ties not in ("drop", "keep"):
-        raise RoutingError(f"routing.dense_ties: {dense_ties!r} is not allowed; choose 'drop' or 'keep'")
-    edges = []
-    for u, v in graph.edges:
-        if u not in dist or v not in dist:
-            continue
-        child, parent = (u, v) if key[u] > key[v] else (v, u)
-        is_tree_edge = tree.get(child) == parent
-        if dist[u] == dist[v] and dense_ties == "drop" and not is_tree_edge:
-            continue
-        edges.append((child, parent))
-    return edges
+    if mode not in TRAINING_GRAPHS:
+        raise RoutingError(f"routing.mode: {mode!r} is not a training graph; choose one of "
+                           f"{', '.join(repr(m) for m in TRAINING_GRAPHS)}")
+    weight = edge_cost_function(cost, payload_bits)
+    with paused_gc():
+        dist, tree, depth = _tree(graph, fusion, _cached(graph, weight) if isinstance(cost, str) else _checked(weight))
+        for s in network.sensors:
+            if s not in dist:
+                raise RoutingError(f"sensor {s!r} cannot reach fusion node {fusion!r}; "
+                                   "connect it (add a link) or remove it from topology.sensors")
+        key = {v: (dist[v], depth[v], i) for i, v in enumerate(graph.nodes) if v in dist}
+        candidate = TRAINING_GRAPHS[mode](Routes(graph, fusion, dist, tree, key, dense_ties))
+        return _assemble(mode, fusion, tuple(network.sensors), candidate, key, dist)
 
 
 def _assemble(mode: str, fusion: NodeId, sensors: tuple, candidate: list, key: dict, dist: dict) -> TrainingGraph:
-    """Prune nodes with nothing to send and fix the processing order."""
+    """Prune nodes with nothing to send and fix the processing order (O(E + V log V))."""
     sensor_set = set(sensors)
     incoming: dict[NodeId, list] = {}
     for child, parent in candidate:
@@ -160,7 +227,11 @@ def _assemble(mode: str, fusion: NodeId, sensors: tuple, candidate: list, key: d
     position = {v: i for i, v in enumerate(order)}
     edges = tuple(sorted(((c, p) for c, p in candidate if c in live),
                          key=lambda e: (position[e[0]], position[e[1]])))
-    parents = {v: tuple(p for c, p in edges if c == v) for v in order}
-    children = {v: tuple(c for c, p in edges if p == v) for v in order}
+    parents: dict[NodeId, list] = {v: [] for v in order}
+    children: dict[NodeId, list] = {v: [] for v in order}
+    for c, p in edges:  # edges are sorted, so each list comes out in edge order
+        parents[c].append(p)
+        children[p].append(c)
     return TrainingGraph(mode, fusion, sensors, order, edges,
-                         parents, children, {v: dist[v] for v in order})
+                         {v: tuple(ps) for v, ps in parents.items()},
+                         {v: tuple(cs) for v, cs in children.items()}, {v: dist[v] for v in order})
