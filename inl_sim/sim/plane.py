@@ -143,8 +143,9 @@ class FastEngine:
         for g, sums in zip(self.groups, rate_sums):
             if g.has_rate:
                 self.stats.rate_nats_sum.update(zip(g.nodes, sums.tolist()))
-        for g in self.groups:
+        for g in self.groups:   # the modules hold the trained weights and the last step's gradients
             g.sync_modules()
+            g.expose_grads()
         self.recorder.finish_epoch()
         return self.stats
 
@@ -183,9 +184,6 @@ class FastEngine:
         objective.backward()
         if self.apply_updates and self.optimizer is not None:
             self.optimizer.step()
-        elif not self.apply_updates:
-            for g in self.groups:
-                g.expose_grads()
         self.recorder.add_step(step, batch, node_bytes[self.edge_child], back_bytes,
                                self.edge_child, self.edge_parent, batch * self._width())
         return loss, logits, labels
