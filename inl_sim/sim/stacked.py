@@ -61,13 +61,14 @@ class StackedGroup:
         self.template = first
         self.device = device
         self.params: dict[str, nn.Parameter] = {}
-        for name, _ in first.named_parameters():
-            rows = [dict(m.named_parameters())[name].detach() for m in self.modules]
-            self.params[name] = nn.Parameter(torch.stack(rows).to(device))      # (G, *shape)
+        per_module = [[p.detach() for p in m.parameters()] for m in self.modules]
+        for j, (name, _) in enumerate(first.named_parameters()):
+            self.params[name] = nn.Parameter(torch.stack([ps[j] for ps in per_module]).to(device))  # (G, *shape)
         if device.type == "cpu":
-            for g, m in enumerate(self.modules):
-                for name, stacked in self.params.items():
-                    _rebind(m, name, nn.Parameter(stacked.detach()[g]))
+            for name, stacked in self.params.items():
+                rows = stacked.detach().unbind(0)
+                for m, row in zip(self.modules, rows):
+                    _rebind(m, name, nn.Parameter(row))
         has_view = first.encoder is not None
         self.views = torch.stack([views[v] for v in self.nodes]).to(device) if has_view else None  # (G, N, dv)
         gate = first.gate
