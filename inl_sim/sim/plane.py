@@ -27,7 +27,7 @@ import torch
 from torch.nn import functional as F
 
 from inl_sim.errors import DivergedError
-from inl_sim.learning.coding import Codec
+from inl_sim.learning.coding import Codec, Float32Codec
 from inl_sim.learning.modules import NodeModule
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.sim.engine import NodeRuntime, StepStats
@@ -105,7 +105,7 @@ class FastEngine:
         edge_id = {e: i for i, e in enumerate(self.graph.edges)}
         for g in self.groups:
             n_slots, n = len(self.graph.children[g.nodes[0]]), len(g)
-            g.n_slots, g.link = n_slots, None
+            g.n_slots, g.link, g.direct = n_slots, None, None
             if not n_slots:
                 continue
             pairs: dict[int, tuple[list, list]] = {}
@@ -121,9 +121,24 @@ class FastEngine:
             maps = [(torch.tensor(s, device=self.device), torch.tensor(d, device=self.device))
                     for s, d in pairs.values()]
             g.link = GroupLink(n_slots * n, list(pairs), maps, edge_of_row, self.backward_codec)
+            g.direct = self._direct_slots(g, n_slots, where)
         self.edge_child = np.array([self._index[c] for c, _ in self.graph.edges], dtype=np.int32)
         self.edge_parent = np.array([self._index[p] for _, p in self.graph.edges], dtype=np.int32)
         self.group_rows = [np.array([self._index[v] for v in g.nodes], dtype=np.int64) for g in self.groups]
+
+    def _direct_slots(self, g: Any, n_slots: int, where: dict) -> list[int] | None:
+        """Per slot, the group whose whole message (rows in order) this slot receives, if every
+        slot has one and errors are float32: then the inputs are those tensors, no gather."""
+        if not isinstance(self.backward_codec, Float32Codec):
+            return None
+        direct = []
+        for k in range(n_slots):
+            sources = [where[self.graph.children[p][k]] for p in g.nodes]
+            gi = sources[0][0]
+            if any(s != (gi, row) for row, s in enumerate(sources)) or len(self.groups[gi]) != len(g):
+                return None
+            direct.append(gi)
+        return direct
 
     # ------------------------------------------------------------------ training
     def run_epoch(self, epoch: int, batches: Sequence[torch.Tensor]) -> StepStats:
@@ -159,7 +174,10 @@ class FastEngine:
         for gi, g in enumerate(self.groups):
             x = g.views[:, idx_dev] if g.views is not None else None              # (G, B, d_view)
             inputs: list[torch.Tensor] = []
-            if g.link is not None:
+            if g.link is not None and g.direct is not None:    # float32 errors, whole messages
+                back_bytes[g.link.edge_of_row] = batch * self._width() * 4
+                inputs = [sent[s] for s in g.direct]
+            elif g.link is not None:
                 g.link.sink = back_bytes
                 received = gather(g.link, [sent[s] for s in g.link.sources])   # (k*G, B, d)
                 inputs = list(received.view(g.n_slots, len(g), *received.shape[1:]).unbind(0))
