@@ -55,7 +55,7 @@ CASES = [(t, m) for t in TOPOLOGIES for m in ("spt", "dense")]
 def reference(topology: str, mode: str, n_train: int = 200):  # type: ignore[no-untyped-def]
     """A reference-engine run: its setup (after training) and the batch sizes of an epoch."""
     raw = tiny_scenario(TOPOLOGIES[topology], routing={"mode": mode}, data__n_train=n_train,
-                        training={"epochs": EPOCHS, "batch_size": 64})
+                        training={"epochs": EPOCHS, "batch_size": 64}, simulation__engine="reference")
     setup = prepare(load_scenario(raw), 0)
     train(setup)
     batch = [len(idx) for idx in batch_indices(n_train, 64, torch.Generator().manual_seed(0))]
