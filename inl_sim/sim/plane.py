@@ -28,7 +28,6 @@ from torch.nn import functional as F
 
 from inl_sim.errors import DivergedError
 from inl_sim.learning.coding import Codec, Float32Codec
-from inl_sim.learning.modules import NodeModule
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.sim.engine import NodeRuntime, StepStats
 from inl_sim.sim.linkfn import FIXED_WIDTH, GroupLink, NonFiniteMessage, encode_stack, gather

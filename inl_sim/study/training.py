@@ -28,7 +28,7 @@ NodeId = Hashable
 
 def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
           t0: float | None = None) -> list[dict]:
-    """The epoch loop: shuffle, run the SimPy engine, evaluate, append one history row.
+    """The epoch loop: shuffle, run the engine (fast or reference), evaluate, append one history row.
 
     Public so that studies needing the trained modules (e.g. ``rate-curve``) can call
     ``prepare`` then ``train`` and keep the :class:`RunSetup`.
