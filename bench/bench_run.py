@@ -58,6 +58,7 @@ import simpy  # noqa: E402
 import inl_sim  # noqa: E402
 from inl_sim.study import experiment  # noqa: E402
 from inl_sim.sim.engine import Engine  # noqa: E402
+from inl_sim.sim.plane import FastEngine  # noqa: E402
 from inl_sim.study.experiment import RunSetup, evaluate, prepare  # noqa: E402
 from bench.floor import default_eval, epoch_batches, floor_train, make_optimisers  # noqa: E402
 
@@ -117,8 +118,10 @@ class _Spy:
 def time_variant(variant: str, sc: inl_sim.Scenario, seed: int) -> dict[str, Any]:
     """Time one call of ``variant`` ("run", "floor_eval" or "floor_single") and its parts."""
     if variant == "run":
-        with _Spy(experiment, "prepare") as prep, _Spy(Engine, "run_epoch") as epochs:
+        with _Spy(experiment, "prepare") as prep, _Spy(Engine, "run_epoch") as ref, \
+                _Spy(FastEngine, "run_epoch") as fast:
             wall, cpu, res = _clock(lambda: inl_sim.run(sc, seed, threads=None))
+        epochs = ref if ref.wall_s else fast
         return {"run": (wall, cpu), "engine": (epochs.wall_s, epochs.cpu_s), "prepare_s": prep.wall_s,
                 "test_accuracy": res.accuracy, "n_transfers": len(res.transfers)}
     setup = prepare(sc, seed)  # untimed: the floor reuses the run's modules, not its machinery

@@ -31,21 +31,21 @@ def epoch_batches(setup: RunSetup) -> list[list[torch.Tensor]]:
     return [list(batch_indices(n, sc.training.batch_size, shuffle)) for _ in range(sc.training.epochs)]
 
 
-def make_optimisers(setup: RunSetup, kind: str = "per_node", **overrides: Any) -> list[torch.optim.Optimizer]:
-    """``per_node``: one optimiser per node (INL's set); ``single``: one over all parameters.
+def make_optimisers(setup: RunSetup, kind: str = "single", **overrides: Any) -> list[torch.optim.Optimizer]:
+    """``single`` (the floor of issue #7): ONE optimiser over all parameters, ``foreach``;
+    ``per_node``: one optimiser per node (INL's set, the 0.1 floor).
 
-    Class and settings are copied from the run's own per-node optimisers (so a change in
-    how ``prepare`` builds them, e.g. ``fused=True``, carries over to the floor);
-    ``overrides`` replaces settings, e.g. ``foreach=True`` or ``fused=True``.
+    Class and settings come from the scenario (``training.optimizer``, ``lr``,
+    ``weight_decay``), as the engines build theirs; ``overrides`` replaces settings.
     """
-    runtimes = [rt for rt in setup.engine.nodes.values() if rt.optimizer is not None]
-    cls = type(runtimes[0].optimizer)
-    kw = {**runtimes[0].optimizer.defaults, **overrides}
-    if overrides.get("foreach"):
-        kw["fused"] = None
-    if overrides.get("fused"):
+    tr = setup.scenario.training
+    cls = torch.optim.Adam if tr.optimizer == "adam" else torch.optim.SGD
+    kw: dict[str, Any] = {"lr": tr.lr, "weight_decay": tr.weight_decay,
+                          "foreach": kind == "single", **overrides}
+    if kw.get("fused"):
         kw["foreach"] = None
-    groups = [list(rt.module.parameters()) for rt in runtimes]
+    groups = [list(m.parameters()) for m in setup.modules.values()]
+    groups = [g for g in groups if g]
     if kind == "single":
         return [cls([p for g in groups for p in g], **kw)]
     if kind == "per_node":
@@ -65,6 +65,7 @@ def floor_train(setup: RunSetup, batches: Sequence[Sequence[torch.Tensor]],
     if sc.message.encoding != "float32" or sc.message.grad_encoding != "float32":
         raise ValueError("the floor models float32 messages only; set message.encoding and "
                          "message.grad_encoding to float32 for the benchmark")
+    # the floor owns the modules from here: the fast engine's stacked storage is not stepped
     generators = {v: rt.generator for v, rt in setup.engine.nodes.items()}
     penalties = [(v, rt.beta * len(graph.parents[v])) for v, rt in setup.engine.nodes.items()
                  if rt.beta > 0 and v != graph.fusion]

@@ -44,19 +44,27 @@ class ResultsError(InlSimError, ValueError):
 
 
 class DivergedError(InlSimError):
-    """Training produced a non-finite loss or parameter: the run stops with status ``diverged``.
+    """Training produced a non-finite loss, message or parameter: the run stops as ``diverged``.
 
-    ``epoch`` and ``step`` locate the first non-finite value (``step`` is -1 when only the
-    epoch's mean loss was checked); ``node`` names the node whose loss or parameters went
-    non-finite, when known.  Not a bad-input error: the scenario is valid, its optimiser
-    settings are not, so the CLI exits 3 rather than 2.
+    Raised by both engines at the step where the loss stops being finite (and, as a
+    backstop, by the epoch loop when an epoch's mean loss is not finite: ``step`` -1).
+    ``node`` is the first node (in processing order) whose message or parameters went
+    non-finite, or None when none can be named.  Not a bad-input error: the scenario is
+    valid, its optimiser settings are not, so the CLI exits 3 rather than 2.  ``history``
+    holds the epochs completed before it (the epoch loop fills it in).
     """
 
-    def __init__(self, message: str, *, epoch: int, step: int, node: object = None) -> None:
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
-        self.node = node
+    def __init__(self, epoch: int, step: int, node: object | None = None, reason: str | None = None) -> None:
+        super().__init__(epoch, step, node, reason)   # args rebuild the error (SimPy re-raises copies)
+        self.epoch, self.step, self.node, self.reason = epoch, step, node, reason
+        self.history: list = []
+
+    def __str__(self) -> str:
+        if self.reason:
+            return self.reason
+        where = f" at node {self.node!r}" if self.node is not None else ""
+        return (f"training diverged in epoch {self.epoch}, step {self.step}{where}: the loss is not finite; "
+                "lower training.lr or raise gate.beta")
 
 
 class ExecutorError(InlSimError, ValueError):

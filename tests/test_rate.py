@@ -173,7 +173,8 @@ def test_ledger_forward_bytes_are_the_entropy_coded_sizes(monkeypatch: pytest.Mo
     step = 0.05
     sent = _spy_transmit(monkeypatch)
     sc = load_scenario(tiny_scenario(gate__kind="gaussian", gate__beta=1e-2, message__encoding="entropy_coded",
-                                     message__step=step, training__epochs=2))
+                                     message__step=step, training__epochs=2,
+                                     simulation__engine="reference"))   # spies on the SimPy channels
     res = inl_sim.run(sc, 0)
     assert len(sent) == len(res.transfers)
     n_forward = 0
@@ -252,7 +253,8 @@ def test_entropy_coded_errors_are_quantised_with_their_own_step(monkeypatch: pyt
     float32 errors of an identical run, lie on the grad_step grid, and cost their coded size.
     """
     sent = _spy_transmit(monkeypatch)
-    raw = tiny_scenario(gate__kind="gaussian", gate__beta=1e-3, message__grad_encoding="entropy_coded")
+    raw = tiny_scenario(gate__kind="gaussian", gate__beta=1e-3, message__grad_encoding="entropy_coded",
+                        simulation__engine="reference")   # spies on the SimPy channels
     sc = load_scenario(raw)
     grad_step = sc.message.grad_step
     assert grad_step < sc.message.step

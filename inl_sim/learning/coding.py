@@ -59,11 +59,16 @@ class Encoded:
 
 
 class Codec(Protocol):
-    """A wire format: ``encode(x)`` -> :class:`Encoded`."""
+    """A wire format: ``encode(x, *, gate=None, generator=None)`` -> :class:`Encoded`.
+
+    ``gate`` is the sending node's ``GateOutput`` (a codec may need the gate's noise
+    scale) and ``generator`` the sending node's own ``torch.Generator`` (for codecs that
+    draw, e.g. shared dither); both engines pass them, codecs that need neither ignore them.
+    """
 
     name: str
 
-    def encode(self, x: torch.Tensor) -> Encoded: ...
+    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded: ...
 
 
 def _straight_through(x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
@@ -84,7 +89,7 @@ class Float32Codec:
 
     name = "float32"
 
-    def encode(self, x: torch.Tensor) -> Encoded:
+    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded:
         n = x.numel()
         return Encoded(x, n * x.element_size(), n)
 
@@ -95,7 +100,7 @@ class Float16Codec:
 
     name = "float16"
 
-    def encode(self, x: torch.Tensor) -> Encoded:
+    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded:
         with torch.no_grad():
             decoded = x.detach().to(torch.float16).to(torch.float32)
         return Encoded(_straight_through(x, decoded), 2 * x.numel(), x.numel())
@@ -112,7 +117,7 @@ class Int8Codec:
     bits: int = 8
     name = "int8"
 
-    def encode(self, x: torch.Tensor) -> Encoded:
+    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded:
         qmax = (1 << (self.bits - 1)) - 1
         with torch.no_grad():
             xf = x.detach().to(torch.float32)
@@ -256,7 +261,7 @@ class EntropyCodec:
     step: float = 0.05
     name = "entropy_coded"
 
-    def encode(self, x: torch.Tensor) -> Encoded:
+    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded:
         with torch.no_grad():
             scaled = x.detach().to(torch.float32) / self.step
             if not bool(torch.isfinite(scaled).all()):

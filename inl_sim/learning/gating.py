@@ -51,6 +51,14 @@ class Gate(nn.Module):
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
         raise NotImplementedError
 
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """The noise ``forward`` draws in training mode for a batch, drawn the same way.
+
+        Lets the batched learning plane draw each node's noise from that node's own
+        generator (the same numbers as the per-node forward) and then stack it.
+        """
+        return None
+
     def flops_per_sample(self) -> int:
         """Multiply-adds x2 of the gate's linear maps (for simulated compute time)."""
         return sum(2 * m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear))
@@ -87,6 +95,10 @@ class GaussianGate(Gate):
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)  # (B, d)
         return GateOutput(mu + torch.exp(0.5 * log_var) * eps, rate)
 
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn((batch, self.stats.out_features // 2), generator=generator,
+                           dtype=self.stats.weight.dtype)
+
 
 class GumbelGate(Gate):
     """Discrete gate choosing one of K codewords (routes / experts) by Gumbel-softmax."""
@@ -113,6 +125,9 @@ class GumbelGate(Gate):
         if self.hard:  # straight-through: one-hot forward, soft gradient
             y = nn.functional.one_hot(y.argmax(-1), y.shape[-1]).to(y.dtype) - y.detach() + y
         return GateOutput(y @ self.codebook, rate)                       # (B, d)
+
+    def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.rand((batch, self.codebook.shape[0]), generator=generator, dtype=self.logits.weight.dtype)
 
     def flops_per_sample(self) -> int:
         k, d = self.codebook.shape

@@ -15,13 +15,14 @@ the benchmark, and the evaluation path.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Hashable, Mapping
 
 import torch
 from torch import nn
 
-from inl_sim.learning.gating import Gate, GateOutput, make_gate
+from inl_sim.learning.gating import Gate, GateOutput, GumbelGate, make_gate
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import ModelSpec, GateSpec
 
@@ -77,16 +78,54 @@ class NodeModule(nn.Module):
 
 def build_modules(graph: TrainingGraph, view_dims: Mapping[NodeId, int], n_classes: int,
                   model: ModelSpec, gate: GateSpec, *, seed: int) -> dict[NodeId, NodeModule]:
-    """One module per live node, initialised from a seed derived per node (order-stable)."""
+    """One module per live node, initialised from a seed derived per node (order-stable).
+
+    Node i's parameters are what ``torch.manual_seed(_node_seed(seed, i))`` followed by
+    the module's construction draws; they are drawn from a per-node ``torch.Generator``
+    with the same initialisers in the same order, because seeding torch's global RNG
+    costs milliseconds per call (20 s at 10,000 nodes) and a generator costs nothing.
+    """
     modules = {}
-    with torch.random.fork_rng(devices=[]):  # torch's initialisers draw from the global RNG: scope it
+    with torch.random.fork_rng(devices=[]):  # construction draws from the global RNG: scope it
         for i, v in enumerate(graph.order):
-            torch.manual_seed(_node_seed(seed, i))
             is_fusion = v == graph.fusion
-            modules[v] = NodeModule(view_dim=view_dims.get(v), n_children=len(graph.children[v]), spec=model,
-                                    gate=None if is_fusion else make_gate(gate, model.latent_dim),
-                                    n_classes=n_classes if is_fusion else None)
+            make = lambda: NodeModule(view_dim=view_dims.get(v), n_children=len(graph.children[v]),  # noqa: E731
+                                      spec=model, gate=None if is_fusion else make_gate(gate, model.latent_dim),
+                                      n_classes=n_classes if is_fusion else None)
+            module = make()
+            if not _reinit(module, torch.Generator().manual_seed(_node_seed(seed, i))):
+                torch.manual_seed(_node_seed(seed, i))   # a module _reinit does not know: the slow, exact way
+                module = make()
+            modules[v] = module
     return modules
+
+
+def _reinit(module: NodeModule, generator: torch.Generator) -> bool:
+    """Redraw the parameters as ``nn.Linear`` and the gates draw them at construction.
+
+    Returns False (and draws nothing) when the module holds a parameter this function
+    does not know how its constructor drew (e.g. a new gate's).
+    """
+    # construction order: the gate is built first (it is an argument of NodeModule), its
+    # layer then its codebook; then encoder, aggregator, head
+    gate_linears = [m for m in module.gate.modules() if isinstance(m, nn.Linear)] if module.gate is not None else []
+    linears = gate_linears + [m for name, m in module.named_modules()
+                              if isinstance(m, nn.Linear) and not name.startswith("gate")]
+    known = {id(p) for m in linears for p in (m.weight, m.bias)}
+    codebook = getattr(module.gate, "codebook", None) if isinstance(module.gate, GumbelGate) else None
+    if codebook is not None:
+        known.add(id(codebook))
+    if any(id(p) not in known for p in module.parameters()) or any(m.bias is None for m in linears):
+        return False
+    with torch.no_grad():
+        for i, m in enumerate(linears):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            bound = 1 / math.sqrt(m.in_features) if m.in_features > 0 else 0
+            nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            if codebook is not None and i == len(gate_linears) - 1:   # right after the gate's layer
+                k, d = codebook.shape
+                codebook.copy_(torch.randn(k, d, generator=generator) / d ** 0.5)
+    return True
 
 
 def _node_seed(seed: int, index: int) -> int:

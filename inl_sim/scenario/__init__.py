@@ -9,12 +9,12 @@ Add a scenario option: a field in ``spec`` with its default, a check in ``conver
 
 from inl_sim.scenario.spec import (DISTRIBUTIONS, FUSION_RULES, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec,
                                    Distribution, GateSpec, MessageSpec, MethodSpec, ModelSpec, NodeId, RoutingSpec,
-                                   Scenario, SensorSpec, TopologySpec, TrainingSpec)
+                                   Scenario, SensorSpec, SimulationSpec, TopologySpec, TrainingSpec)
 from inl_sim.scenario.load import apply_overrides, load_scenario, parse_override, scenario_to_dict, with_overrides
 
 __all__ = [
     "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
-    "GateSpec", "MessageSpec", "TrainingSpec", "MethodSpec", "CompareSpec", "Scenario",
+    "GateSpec", "MessageSpec", "TrainingSpec", "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario",
     "load_scenario", "scenario_to_dict", "apply_overrides", "parse_override", "with_overrides",
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
 ]

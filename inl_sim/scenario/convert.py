@@ -62,6 +62,8 @@ _CHOICES: dict[str, tuple] = {
     "routing.mode": ("dense", "spt"),
     "routing.dense_ties": ("drop", "keep"),
     "training.optimizer": ("adam", "sgd"),
+    "simulation.engine": ("fast", "reference"),
+    "simulation.device": ("cpu", "cuda"),
 }
 
 

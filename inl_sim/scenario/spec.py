@@ -13,7 +13,7 @@ from typing import Callable, Union
 __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
     "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
-    "GateSpec", "MessageSpec", "TrainingSpec", "MethodSpec", "CompareSpec", "Scenario",
+    "GateSpec", "MessageSpec", "TrainingSpec", "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario",
 ]
 
 NodeId = Union[int, str]
@@ -161,6 +161,20 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
+class SimulationSpec:
+    """How a run is computed, not what it models (results agree up to float rounding).
+
+    ``engine``: ``fast`` (default) trains the whole training graph as one autograd graph,
+    nodes of one module signature batched level by level, and times the transfers with the
+    network plane; ``reference`` is the 0.1 per-node link-cut SimPy engine, kept as the
+    oracle.  ``device``: ``cpu`` (default) or ``cuda`` (fast engine only).
+    """
+
+    engine: str = "fast"
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """One arm of a comparison: a name and the dotted overrides that define it."""
 
@@ -200,5 +214,6 @@ class Scenario:
     gate: GateSpec = GateSpec()
     message: MessageSpec = MessageSpec()
     training: TrainingSpec = TrainingSpec()
+    simulation: SimulationSpec = SimulationSpec()
     compare: CompareSpec = CompareSpec()
     output_dir: str = "results"

@@ -1,8 +1,14 @@
 """Wing 4, sim: one training run in motion: learning-plane steps, network-plane time, the ledger.
 
 Lives here: the transfer ledger (``accounting``), metrics derived from its records
-(``metrics``), the link channels that own time (``links``) and the 0.1 per-node SimPy
-engine kept as the reference oracle (``engine``).
+(``metrics``), the link channels that own time (``links``), the network plane that times
+a learning plane's traffic (``timing``: :class:`NetworkPlane`, :class:`EpochTraffic`) with
+its node programs and SimPy executor (``programs``) and its vectorised fault-free INL
+sweep (``sweep``), and the 0.1 per-node SimPy engine kept as the reference oracle
+(``engine``), and the learning plane: the fast engine that trains a whole step as one
+autograd graph (``plane``), its batched same-signature node groups (``stacked``), its
+link functions and stacked codecs (``linkfn``) and the epoch traffic it hands the
+network plane and the ledger (``traffic``).  A new paradigm's timing is a program builder in ``programs``.
 May import: ``inl_sim.errors``, ``scenario``, ``network``, ``learning``.
 New gates, codecs, costs or faults never edit this wing: they plug into the registries
 of the wings to its left.

@@ -23,7 +23,9 @@ import torch
 from torch.nn import functional as F
 
 from inl_sim.sim.accounting import Ledger, Transfer
-from inl_sim.learning.coding import Codec
+from inl_sim.errors import DivergedError
+from inl_sim.learning.coding import Codec, Encoded, Float16Codec, Float32Codec, Int8Codec
+from inl_sim.learning.gating import GateOutput
 from inl_sim.sim.links import Channel
 from inl_sim.learning.modules import NodeModule
 from inl_sim.network.routing import TrainingGraph
@@ -32,6 +34,7 @@ __all__ = ["NodeRuntime", "StepStats", "Engine"]
 
 NodeId = Hashable
 BACKWARD_FLOPS_FACTOR = 2.0  # backward costs about twice the forward pass
+FIXED_WIDTH = (Float32Codec, Float16Codec, Int8Codec)   # sized without looking at values
 
 
 @dataclass
@@ -71,6 +74,12 @@ class Engine:
         self.apply_updates = apply_updates
         self.stats = StepStats()
         self.epoch = 0
+        self._sent: dict[NodeId, torch.Tensor] = {}   # last message per node, to name a divergence
+
+    @property
+    def sim_time_s(self) -> float:
+        """The simulated clock (seconds since the first epoch began)."""
+        return float(self.env.now)
 
     def run_epoch(self, epoch: int, batches: Sequence[torch.Tensor]) -> StepStats:
         """Train on ``batches`` (index tensors) and return the epoch's running sums."""
@@ -89,7 +98,8 @@ class Engine:
             inputs = yield from self._receive(self.graph.children[v], v, "forward")
             out = node.module(node.view[idx] if node.view is not None else None, inputs, node.generator)
             yield self.env.timeout(self._compute_s(node, len(idx)))
-            encoded = self.forward_codec.encode(out.message)
+            self._sent[v] = out.message
+            encoded = self._encode(v, step, out, node.generator)
             for p in parents:
                 self._send(v, p, "forward", step, encoded.tensor, encoded.nbytes)
             errors = yield from self._receive(parents, v, "backward", step)
@@ -114,6 +124,8 @@ class Engine:
             yield self.env.timeout(self._compute_s(node, len(idx)))
             labels = self.labels[idx]
             loss = F.cross_entropy(logits, labels)
+            if not bool(torch.isfinite(loss)):
+                raise DivergedError(self.epoch, step, self._first_non_finite())
             if node.optimizer is not None:
                 node.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -130,6 +142,22 @@ class Engine:
             self._send(v, child, "backward", step, encoded.tensor, encoded.nbytes)
         if self.apply_updates and node.optimizer is not None:
             node.optimizer.step()
+
+    def _encode(self, v: NodeId, step: int, out: GateOutput, generator: torch.Generator) -> Encoded:
+        """The message through the codec, once per sender; a non-finite message is a divergence."""
+        if not isinstance(self.forward_codec, FIXED_WIDTH) and not bool(torch.isfinite(out.message).all()):
+            raise DivergedError(self.epoch, step, v)
+        return self.forward_codec.encode(out.message, gate=out, generator=generator)
+
+    def _first_non_finite(self) -> NodeId | None:
+        """The first node (processing order) whose last message or parameters are not finite."""
+        for v in self.graph.order:
+            msg = self._sent.get(v)
+            params = list(self.nodes[v].module.parameters())
+            if (msg is not None and not bool(torch.isfinite(msg).all())) or not all(
+                    bool(torch.isfinite(p).all()) for p in params):
+                return v
+        return None
 
     # ------------------------------------------------------------------ messaging
     def _receive(self, sources: Sequence[NodeId], v: NodeId, direction: str,

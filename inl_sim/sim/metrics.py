@@ -1,5 +1,8 @@
 """Records -> numbers.  Every communication metric is derived from transfer records.
 
+Each accepts a columnar :class:`~inl_sim.sim.table.TransferTable` (vectorised) or any
+iterable of :class:`~inl_sim.sim.accounting.Transfer` records, with identical results.
+
 Also the small statistics used by comparisons (mean, sample standard deviation,
 reductions) so that tables, JSON and the report all agree on one definition.
 """
@@ -9,7 +12,9 @@ from __future__ import annotations
 import math
 from typing import Hashable, Iterable, Mapping, Sequence
 
-from inl_sim.sim.accounting import Transfer
+import numpy as np
+
+from inl_sim.sim.accounting import DIRECTIONS, Transfer, TransferTable
 
 __all__ = [
     "exchange_bytes", "bytes_by_epoch", "bytes_by_link", "mean_std", "reduction",
@@ -32,43 +37,64 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
 )
 
 
-def exchange_bytes(records: Iterable[Transfer]) -> dict[str, int]:
+def exchange_bytes(records: Iterable[Transfer] | TransferTable) -> dict[str, int]:
     """Training exchange: forward + backward bytes over all links (and each part)."""
-    out = {"forward": 0, "backward": 0}
-    for r in records:
-        if r.direction in out:
-            out[r.direction] += r.nbytes
+    if isinstance(records, TransferTable):
+        d, nbytes = records.columns["direction"], records.columns["nbytes"]
+        out = {k: int(nbytes[d == DIRECTIONS.index(k)].sum(dtype=np.int64)) for k in TRAINING_DIRECTIONS}
+    else:
+        out = {"forward": 0, "backward": 0}
+        for r in records:
+            if r.direction in out:
+                out[r.direction] += r.nbytes
     out["total"] = out["forward"] + out["backward"]
     return out
 
 
-def bytes_by_epoch(records: Iterable[Transfer]) -> dict[int, dict[str, int]]:
-    """Forward/backward bytes per epoch."""
+def bytes_by_epoch(records: Iterable[Transfer] | TransferTable) -> dict[int, dict[str, int]]:
+    """Forward/backward bytes per epoch, epochs in order of first appearance."""
+    if not isinstance(records, TransferTable):
+        records = TransferTable.from_records(records)
+    cols = records.columns
+    training = cols["direction"] <= 1
+    epoch, d = cols["epoch"][training].astype(np.int64), cols["direction"][training].astype(np.int64)
     out: dict[int, dict[str, int]] = {}
-    for r in records:
-        if r.direction in TRAINING_DIRECTIONS:
-            row = out.setdefault(r.epoch, {"forward": 0, "backward": 0})
-            row[r.direction] += r.nbytes
+    for e, sums in _grouped_sums(epoch, d, cols["nbytes"][training]):
+        out[e] = sums
     return out
 
 
-def bytes_by_link(records: Iterable[Transfer]) -> dict[tuple[Hashable, Hashable], dict[str, int]]:
+def bytes_by_link(records: Iterable[Transfer] | TransferTable) -> dict[tuple[Hashable, Hashable], dict[str, int]]:
     """Bytes per training link, keyed (child, parent): forward child->parent, backward back."""
+    if not isinstance(records, TransferTable):
+        records = TransferTable.from_records(records)
+    cols, n = records.columns, len(records.nodes)
+    training = cols["direction"] <= 1
+    d = cols["direction"][training].astype(np.int64)
+    src, dst = cols["src"][training].astype(np.int64), cols["dst"][training].astype(np.int64)
+    child, parent = np.where(d == 0, src, dst), np.where(d == 0, dst, src)
     out: dict[tuple, dict[str, int]] = {}
-    for r in records:
-        if r.direction == "forward":
-            key = (r.src, r.dst)
-        elif r.direction == "backward":
-            key = (r.dst, r.src)
-        else:
-            continue
-        row = out.setdefault(key, {"forward": 0, "backward": 0})
-        row[r.direction] += r.nbytes
+    for key, sums in _grouped_sums(child * n + parent, d, cols["nbytes"][training]):
+        out[(records.nodes[key // n], records.nodes[key % n])] = sums
     return out
 
 
-def step_timeline(records: Sequence[Transfer], epoch: int, step: int) -> list[Transfer]:
+def _grouped_sums(key: np.ndarray, direction: np.ndarray, nbytes: np.ndarray) -> list[tuple[int, dict[str, int]]]:
+    """(key, {forward, backward} byte sums) per distinct key, in order of first appearance."""
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    sums = np.zeros((len(uniq), 2), dtype=np.int64)
+    np.add.at(sums, (inverse, direction), nbytes.astype(np.int64))
+    return [(int(uniq[k]), {"forward": int(sums[k, 0]), "backward": int(sums[k, 1])})
+            for k in np.argsort(first, kind="stable").tolist()]
+
+
+def step_timeline(records: Sequence[Transfer] | TransferTable, epoch: int, step: int) -> list[Transfer]:
     """The transfers of one training step, in the order they started (critical path view)."""
+    if isinstance(records, TransferTable):
+        cols = records.columns
+        rows = np.flatnonzero((cols["epoch"] == epoch) & (cols["step"] == step))
+        rows = rows[np.argsort(cols["t_start_s"][rows], kind="stable")]
+        return list(records[rows])
     return sorted((r for r in records if r.epoch == epoch and r.step == step), key=lambda r: r.t_start_s)
 
 

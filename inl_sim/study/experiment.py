@@ -23,7 +23,7 @@ from inl_sim.learning.gating import GATES
 from inl_sim.network import Network
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import Scenario, load_scenario
-from inl_sim.sim.accounting import Transfer
+from inl_sim.sim.accounting import TransferTable
 from inl_sim.sim.metrics import exchange_bytes
 from inl_sim.study.setup import RunSetup, check_seed, prepare
 from inl_sim.study.show import nominal_bits_per_value
@@ -62,7 +62,7 @@ class RunResult:
     rate_bits_per_link: dict
     rate_estimator: str
     history: list[dict]
-    transfers: list[Transfer] = field(repr=False)
+    transfers: TransferTable = field(repr=False)  # columns; iterates as Transfer records
     #: "ok", or "diverged" (then ``diverged`` holds epoch, step, node and the reason)
     status: str = "ok"
     diverged: dict | None = None
@@ -93,6 +93,7 @@ class RunResult:
             "rate_bits_per_link": {f"{c}->{p}": r for (c, p), r in self.rate_bits_per_link.items()},
             "gate": self.scenario.gate.kind, "beta": self.scenario.gate.beta,
             "encoding": self.scenario.message.encoding, "n_transfers": len(self.transfers),
+            "engine": self.scenario.simulation.engine, "device": self.scenario.simulation.device,
             "package_version": __version__, "torch_version": torch.__version__, "status": self.status,
             **({f"diverged_{k}": v for k, v in self.diverged.items()} if self.diverged else {}),
         }
@@ -170,10 +171,10 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         scenario=setup.scenario, seed=setup.seed, method=label, network=setup.network, graph=setup.graph,
         accuracy=final["accuracy"], test_loss=final["loss"], exchange_bytes=totals["total"],
         exchange_bytes_forward=totals["forward"], exchange_bytes_backward=totals["backward"],
-        sim_time_s=float(setup.engine.env.now), wall_time_s=wall_s,
+        sim_time_s=float(setup.engine.sim_time_s), wall_time_s=wall_s,
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
-        transfers=list(setup.ledger.records),
+        transfers=setup.ledger.records,
     )
 
 
@@ -185,7 +186,7 @@ def _diverged(setup: RunSetup, label: str, exc: DivergedError, wall_s: float) ->
         scenario=setup.scenario, seed=setup.seed, method=label, network=setup.network, graph=setup.graph,
         accuracy=math.nan, test_loss=math.nan, exchange_bytes=totals["total"],
         exchange_bytes_forward=totals["forward"], exchange_bytes_backward=totals["backward"],
-        sim_time_s=float(setup.engine.env.now), wall_time_s=wall_s, rate_bits=None, rate_bits_per_link={},
-        rate_estimator="n/a", history=list(getattr(exc, "history", [])), transfers=list(setup.ledger.records),
+        sim_time_s=float(setup.engine.sim_time_s), wall_time_s=wall_s, rate_bits=None, rate_bits_per_link={},
+        rate_estimator="n/a", history=list(exc.history), transfers=setup.ledger.records,
         status="diverged", diverged={"epoch": exc.epoch, "step": exc.step, "node": node, "reason": str(exc)},
     )

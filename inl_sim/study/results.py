@@ -2,7 +2,7 @@
 
 A run folder holds ``scenario.resolved.yaml`` (every option, defaults included),
 ``summary.json``, ``history.csv``/``history.json`` (one row per epoch),
-``transfers.csv`` (one row per crossing of a link), ``network.json`` and
+``transfers.csv`` and ``transfers.parquet`` (one row per crossing of a link), ``network.json`` and
 ``training_graph.json``.  A folder is first written under a hidden temporary name and
 renamed into place only when complete, so a failed or interrupted run never leaves a
 half-written folder nor damages the results that were there before; every JSON and CSV
@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from inl_sim.sim.accounting import FIELDS, write_records
+from inl_sim.sim.accounting import FIELDS, write_parquet, write_records
 from inl_sim.errors import ResultsError
 from inl_sim.scenario import scenario_to_dict
 from inl_sim.study.folders import atomic_dir, write_text_atomic
@@ -115,6 +115,7 @@ def write_run(result: Any, out_dir: Path, *, overwrite: bool = False, run_key: s
         write_json(tmp / "history.json", result.history)
         write_table(tmp / "history.csv", result.history)
         write_records(tmp / "transfers.csv", result.transfers)
+        write_parquet(tmp / "transfers.parquet", result.transfers)
         write_json(tmp / "network.json", network_to_dict(result.network))
         write_json(tmp / "training_graph.json", result.graph.to_dict())
     return Path(out_dir)

@@ -16,13 +16,16 @@ import torch
 from inl_sim.errors import ScenarioError
 from inl_sim.learning.coding import make_codec
 from inl_sim.learning.data import Dataset, make_dataset
-from inl_sim.learning.modules import NodeModule, build_modules
+from inl_sim.learning.modules import NodeModule, build_modules, forward_flops
 from inl_sim.network import Network, build_network
 from inl_sim.network.routing import TrainingGraph, build_training_graph
 from inl_sim.scenario import Scenario
 from inl_sim.sim.accounting import Ledger
 from inl_sim.sim.engine import Engine, NodeRuntime
 from inl_sim.sim.links import Channel
+from inl_sim.sim.plane import FastEngine
+from inl_sim.sim.timing import NetworkPlane
+from inl_sim.sim.traffic import TrafficRecorder
 from inl_sim.study.show import nominal_bits_per_value
 
 __all__ = ["RunSetup", "prepare", "check_seed"]
@@ -47,12 +50,17 @@ class RunSetup:
     graph: TrainingGraph
     dataset: Dataset
     modules: dict[NodeId, NodeModule]
-    engine: Engine
+    engine: Engine | FastEngine
     ledger: Ledger
 
 
 def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> RunSetup:
-    """Build network, training graph, data, modules, links and engine for one seed."""
+    """Build network, training graph, data, modules, links and engine for one seed.
+
+    ``simulation.engine`` picks the engine: ``fast`` (the learning plane, timed by the
+    network plane) or ``reference`` (the per-node SimPy engine).  ``apply_updates=False``
+    computes gradients without stepping the optimisers (tests compare them).
+    """
     sc = scenario
     seed = check_seed(seed)
     network = build_network(sc.topology, seed=seed)
@@ -62,14 +70,24 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     _check_node_beta(sc, graph)
     dataset = make_dataset(sc.data, network.sensors, seed=seed)
     modules = build_modules(graph, dataset.view_dims, dataset.n_classes, sc.model, sc.gate, seed=seed)
-    env, ledger = simpy.Environment(), Ledger()
-    runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i) for i, v in enumerate(graph.order)}
-    channels = _channels(env, network, graph)
-    engine = Engine(graph, runtimes, dataset.train_labels, channels,
-                    make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits),
-                    make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
-                               field="message.grad_encoding"),
-                    ledger, env=env, apply_updates=apply_updates)
+    fast = sc.simulation.engine == "fast"
+    _check_device(sc)
+    runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i, optimiser=not fast)
+                for i, v in enumerate(graph.order)}
+    forward_codec = make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits)
+    backward_codec = make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
+                                field="message.grad_encoding")
+    ledger = Ledger(nodes=tuple(graph.order))
+    if fast:
+        recorder = TrafficRecorder(ledger, graph.order, _network_plane(network, graph, modules))
+        engine: Engine | FastEngine = FastEngine(
+            graph, runtimes, dataset.train_labels, forward_codec, backward_codec, recorder,
+            optimizer=sc.training.optimizer, lr=sc.training.lr, weight_decay=sc.training.weight_decay,
+            device=sc.simulation.device, apply_updates=apply_updates)
+    else:
+        env = simpy.Environment()
+        engine = Engine(graph, runtimes, dataset.train_labels, _channels(env, network, graph), forward_codec,
+                        backward_codec, ledger, env=env, apply_updates=apply_updates)
     return RunSetup(sc, seed, network, graph, dataset, modules, engine, ledger)
 
 
@@ -82,11 +100,27 @@ def _check_node_beta(sc: Scenario, graph: TrainingGraph) -> None:
                                 f"use one of {sorted(senders)}")
 
 
+def _check_device(sc: Scenario) -> None:
+    if sc.simulation.device == "cuda":
+        if sc.simulation.engine != "fast":
+            raise ScenarioError("simulation.device: 'cuda' needs simulation.engine: fast (the reference engine "
+                                "runs on the cpu); set simulation.engine: fast or simulation.device: cpu")
+        if not torch.cuda.is_available():
+            raise ScenarioError("simulation.device: 'cuda' is not available here (torch.cuda.is_available() is "
+                                "False); use simulation.device: cpu or a CUDA build of torch on a GPU machine")
+
+
+def _network_plane(network: Network, graph: TrainingGraph, modules: dict) -> NetworkPlane:
+    """The network plane that times the fast engine's transfers (the reference engine's semantics)."""
+    return NetworkPlane(network, graph, forward_flops(modules))
+
+
 def _runtime(sc: Scenario, network: Network, data: Dataset, v: NodeId, module: NodeModule,
-             seed: int, index: int) -> NodeRuntime:
+             seed: int, index: int, *, optimiser: bool = True) -> NodeRuntime:
     opt_cls = torch.optim.Adam if sc.training.optimizer == "adam" else torch.optim.SGD
     params = list(module.parameters())  # a pure relay (one input, no view, no gate) has none
-    optimizer = opt_cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay) if params else None
+    optimizer = opt_cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay) \
+        if params and optimiser else None
     beta = float(sc.gate.node_beta.get(v, sc.gate.node_beta.get(str(v), sc.gate.beta)))
     return NodeRuntime(module=module, optimizer=optimizer,
                        generator=torch.Generator().manual_seed(seed * 7919 + index + 1),

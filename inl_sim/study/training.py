@@ -30,7 +30,7 @@ NodeId = Hashable
 
 def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
           t0: float | None = None) -> list[dict]:
-    """The epoch loop: shuffle, run the SimPy engine, evaluate, append one history row.
+    """The epoch loop: shuffle, run the engine (fast or reference), evaluate, append one history row.
 
     Public so that studies needing the trained modules (e.g. ``rate-curve``) can call
     ``prepare`` then ``train`` and keep the :class:`RunSetup`.
@@ -41,7 +41,15 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
     n = setup.dataset.n_train
     history, seen = [], 0
     for epoch in _epochs(sc.training.epochs, f"{sc.name} {label} seed {setup.seed}", progress):
-        stats = setup.engine.run_epoch(epoch, list(batch_indices(n, sc.training.batch_size, shuffle)))
+        try:
+            stats = setup.engine.run_epoch(epoch, list(batch_indices(n, sc.training.batch_size, shuffle)))
+        except DivergedError as exc:
+            exc.history = history  # the epochs completed before the non-finite step
+            if exc.reason is None:
+                where = f" at node {exc.node!r}" if exc.node is not None else ""
+                exc.reason = (f"training diverged in epoch {exc.epoch}, step {exc.step}{where}: the loss is not "
+                              f"finite; lower training.lr (now {sc.training.lr}) or gate.beta (now {sc.gate.beta})")
+            raise
         ev = evaluate(setup)
         epoch_bytes = exchange_bytes(setup.ledger.records[seen:])
         seen = len(setup.ledger.records)
@@ -53,7 +61,7 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
             "rate_bits": sum(rate_bits.values()) if rate_bits else None,
             "train_rate_bits": _train_rate_bits(setup.graph, stats),
             "exchange_bytes": epoch_bytes["total"], "exchange_bytes_forward": epoch_bytes["forward"],
-            "exchange_bytes_backward": epoch_bytes["backward"], "sim_time_s": setup.engine.env.now,
+            "exchange_bytes_backward": epoch_bytes["backward"], "sim_time_s": setup.engine.sim_time_s,
             "wall_time_s": time.perf_counter() - t0,
         })
         log.info("%s %s seed %d epoch %d: test accuracy %.4f", sc.name, label, setup.seed, epoch, ev["accuracy"])
@@ -68,10 +76,10 @@ def _check_finite(history: list[dict], setup: RunSetup) -> None:
     if math.isfinite(row["train_loss"]):
         return
     sc = setup.scenario
-    err = DivergedError(f"training diverged at epoch {row['epoch']}: mean train loss is {row['train_loss']}; "
-                        f"lower training.lr (now {sc.training.lr}) or gate.beta (now {sc.gate.beta})",
-                        epoch=row["epoch"], step=-1, node=setup.graph.fusion)
-    err.history = history  # type: ignore[attr-defined]  # the rows up to the diverged epoch
+    err = DivergedError(row["epoch"], -1, setup.graph.fusion,
+                        reason=f"training diverged in epoch {row['epoch']}: mean train loss is {row['train_loss']}; "
+                               f"lower training.lr (now {sc.training.lr}) or gate.beta (now {sc.gate.beta})")
+    err.history = history  # the rows up to the diverged epoch
     raise err
 
 

@@ -1,0 +1,134 @@
+"""Node programs for the network plane, and the SimPy executor that runs them.
+
+A *program* is what one node does during an epoch, as a list of ops:
+
+* ``(RECV, ids)``: wait until every transfer in ``ids`` has arrived here;
+* ``(COMPUTE, seconds)``: be busy for ``seconds``;
+* ``(SEND, ids)``: hand each transfer in ``ids`` to its channel, in that order.
+
+The executor knows nothing about learning: it sees transfer ids, channels and sizes.
+Paradigms (INL today; federated and split learning later) are program *builders*
+(:func:`inl_programs`), and faults will be events acting on channels and processes, so
+neither edits the executor.  Each direction of a link is a FIFO channel: a transfer
+starts at ``max(send time, channel free)`` and arrives ``8 * nbytes / capacity_bps +
+latency_s`` after it started, exactly as :class:`inl_sim.sim.links.Channel` does.
+"""
+
+from __future__ import annotations
+
+from typing import Generator, Sequence
+
+import numpy as np
+import simpy
+from simpy.core import NORMAL
+
+__all__ = ["RECV", "COMPUTE", "SEND", "Program", "Delivery", "run_programs", "inl_programs"]
+
+RECV, COMPUTE, SEND = 0, 1, 2
+#: One node's ops for an epoch: (RECV, ids) | (COMPUTE, seconds) | (SEND, ids).
+Program = list[tuple[int, object]]
+
+
+class Delivery(simpy.Event):
+    """The arrival of one transfer at its receiver.
+
+    Created before anybody sends, so a receiver can wait on a transfer that has not
+    left yet; :meth:`schedule` fires it ``delay`` seconds later, the way a
+    :class:`simpy.Timeout` fires (a receiver resumes at ``send time + delay``, the same
+    float the reference engine's ``env.timeout(arrival - now)`` produces).
+    """
+
+    __slots__ = ()
+
+    def schedule(self, delay: float) -> None:
+        self._ok = True
+        self._value = None
+        self.env.schedule(self, NORMAL, delay)
+
+
+def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: np.ndarray,
+                 tx_s: np.ndarray, latency_s: np.ndarray, free_at_s: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run one SimPy process per program until all finish; return the transfers' times.
+
+    Parameters
+    ----------
+    env
+        The clock; it persists across epochs (``env.now`` is where this epoch starts).
+    programs
+        One program per node (see the module docstring).
+    channel
+        (T,) channel index of every transfer.
+    tx_s
+        (T,) serialisation time of every transfer on its channel, ``8 * nbytes / capacity``.
+    latency_s
+        (C,) latency of every channel.
+    free_at_s
+        (C,) when each channel finishes what it already carries; updated in place.
+
+    Returns
+    -------
+    (t_send_s, t_start_s, t_arrive_s), each (T,) float64, in transfer-id order.
+    """
+    n = len(channel)
+    t_send, t_start, t_arrive = (np.full(n, np.nan) for _ in range(3))
+    deliveries = [Delivery(env) for _ in range(n)]
+    chan, tx, lat = channel.tolist(), tx_s.tolist(), latency_s.tolist()
+    free = free_at_s.tolist()
+
+    def process(ops: Program) -> Generator:
+        for kind, arg in ops:
+            if kind == RECV:
+                for i in arg:
+                    event = deliveries[i]
+                    if event.callbacks is not None:  # not yet processed: wait for it
+                        yield event
+            elif kind == COMPUTE:
+                yield env.timeout(arg)
+            else:
+                now = env.now
+                for i in arg:
+                    c = chan[i]
+                    start = now if now > free[c] else free[c]
+                    free[c] = end = start + tx[i]
+                    arrive = end + lat[c]
+                    t_send[i], t_start[i], t_arrive[i] = now, start, arrive
+                    deliveries[i].schedule(arrive - now)
+
+    for ops in programs:
+        env.process(process(ops))
+    env.run()
+    free_at_s[:] = free
+    return t_send, t_start, t_arrive
+
+
+def inl_programs(slots: np.ndarray, children: Sequence[Sequence[int]], parents: Sequence[Sequence[int]],
+                 edge_of: dict[tuple[int, int], int], fusion: int, compute_s: np.ndarray,
+                 backward_factor: float) -> list[Program]:
+    """The INL/D-INL programs of one epoch, one per node of the training graph.
+
+    Per step a node waits for every child's activation, computes forward, sends to every
+    parent (the fusion node computes the loss instead), waits for every parent's error,
+    computes backward (``backward_factor`` times the forward time), and sends each child
+    its error.  ``slots[s, e, d]`` is the transfer id of step ``s`` on training edge ``e``
+    in direction ``d`` (0 forward, 1 backward); ``compute_s[s, v]`` is node ``v``'s forward
+    time at step ``s``.
+    """
+    n_steps = slots.shape[0]
+    programs: list[Program] = []
+    for v in range(len(children)):
+        in_edges = [edge_of[(c, v)] for c in children[v]]
+        out_edges = [edge_of[(v, p)] for p in parents[v]]
+        ops: Program = []
+        for s in range(n_steps):
+            fwd, bwd = slots[s, :, 0], slots[s, :, 1]
+            forward_s = float(compute_s[s, v])
+            ops.append((RECV, fwd[in_edges].tolist()))
+            ops.append((COMPUTE, forward_s))
+            if v != fusion:
+                ops.append((SEND, fwd[out_edges].tolist()))
+                ops.append((RECV, bwd[out_edges].tolist()))
+            ops.append((COMPUTE, backward_factor * forward_s))
+            ops.append((SEND, bwd[in_edges].tolist()))
+        programs.append(ops)
+    return programs

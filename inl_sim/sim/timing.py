@@ -1,0 +1,209 @@
+"""The network plane: it owns simulated time and never touches a tensor.
+
+The learning plane trains a whole step and reports what crossed which link
+(:class:`EpochTraffic`: sizes and endpoints, no times).  :class:`NetworkPlane` turns an
+epoch's traffic into send, start and arrival times with the 0.1 semantics of the
+reference engine (:mod:`inl_sim.sim.engine` + :mod:`inl_sim.sim.links`): each node loops
+over the steps, waits for every child's activation, computes forward for
+``flops_per_sample * batch / flops_per_s`` seconds, sends to every parent, waits for
+every parent's error, computes backward (twice the forward time) and sends each child its
+error; each direction of a link is a FIFO channel (start = max(send, channel free),
+arrival = start + 8 * nbytes / capacity_bps + latency_s).  The clock persists across
+epochs.
+
+Two executors give the same times: ``simpy`` runs one process per node over generic
+programs of ops (:mod:`inl_sim.sim.programs`; new paradigms and faults plug in there);
+``sweep`` (the default for fault-free INL) computes the same floats level by level with
+numpy (:mod:`inl_sim.sim.sweep`), about a hundred times faster at 10,000 nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+import simpy
+
+from inl_sim.errors import InlSimError
+from inl_sim.sim.accounting import DIRECTIONS
+from inl_sim.sim.programs import inl_programs, run_programs
+from inl_sim.sim.sweep import levels_of, sweep_inl
+
+__all__ = ["EpochTraffic", "NetworkPlane", "TrafficError", "EXECUTORS", "BACKWARD_FLOPS_FACTOR"]
+
+NodeId = Hashable
+BACKWARD_FLOPS_FACTOR = 2.0  # backward costs about twice the forward pass (as the reference engine)
+EXECUTORS = ("sweep", "simpy")
+_DTYPES = {"step": np.int32, "src": np.int32, "dst": np.int32, "direction": np.uint8,
+           "n_values": np.int64, "nbytes": np.int64}
+
+
+class TrafficError(InlSimError, ValueError):
+    """Traffic handed to the network plane does not fit the training graph."""
+
+
+@dataclass(frozen=True)
+class EpochTraffic:
+    """What the learning plane sent in one epoch: endpoints and sizes, no tensors, no times.
+
+    ``src``/``dst`` index ``graph.order``; ``direction`` indexes
+    :data:`inl_sim.sim.accounting.DIRECTIONS`; ``batch[s]`` is the number of samples of
+    step ``s`` (compute time scales with it).  Arrays are coerced to the dtypes below.
+    """
+
+    epoch: int
+    step: np.ndarray         # int32 (T,)
+    src: np.ndarray          # int32 (T,)
+    dst: np.ndarray          # int32 (T,)
+    direction: np.ndarray    # uint8 (T,)
+    n_values: np.ndarray     # int64 (T,)
+    nbytes: np.ndarray       # int64 (T,)
+    batch: np.ndarray        # int32 (n_steps,)
+
+    def __post_init__(self) -> None:
+        n = None
+        for name, dtype in _DTYPES.items():
+            arr = np.asarray(getattr(self, name))
+            if arr.ndim != 1 or (n is not None and len(arr) != n):
+                raise TrafficError(f"EpochTraffic.{name}: shape {arr.shape} must be ({n or 'T'},) like the "
+                                   "other columns; give one entry per transfer")
+            n = len(arr)
+            object.__setattr__(self, name, arr.astype(dtype, copy=False))
+        object.__setattr__(self, "batch", np.asarray(self.batch).astype(np.int32, copy=False).reshape(-1))
+        if n and (self.step.min() < 0 or self.step.max() >= len(self.batch)):
+            raise TrafficError(f"EpochTraffic.step: values {self.step.min()}..{self.step.max()} must index "
+                               f"batch (length {len(self.batch)}); give one batch size per step")
+        if n and self.direction.max() >= len(DIRECTIONS):
+            raise TrafficError(f"EpochTraffic.direction: {int(self.direction.max())} is not an index into "
+                               f"{DIRECTIONS}; use 0 forward, 1 backward")
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    @classmethod
+    def from_records(cls, records: Iterable, nodes: Sequence[NodeId], epoch: int,
+                     batch: Sequence[int]) -> "EpochTraffic":
+        """Rebuild one epoch's traffic from :class:`~inl_sim.sim.accounting.Transfer` records."""
+        index = {v: i for i, v in enumerate(nodes)}
+        rows = [(r.step, index[r.src], index[r.dst], DIRECTIONS.index(r.direction), r.n_values, r.nbytes)
+                for r in records if r.epoch == epoch]
+        cols = np.array(rows, dtype=np.int64).reshape(-1, 6).T
+        return cls(epoch, *cols, batch=np.asarray(batch))
+
+
+class NetworkPlane:
+    """Times the traffic of a training graph on a network; owns the clock ``now_s``.
+
+    Parameters
+    ----------
+    network
+        The :class:`~inl_sim.network.Network`: links carry ``capacity_bps`` and
+        ``latency_s``, nodes ``flops_per_s``.
+    graph
+        The :class:`~inl_sim.network.routing.TrainingGraph`; transfers index ``graph.order``.
+    flops_per_sample
+        Forward FLOPs per sample of each node's module.
+    executor
+        ``"sweep"`` (vectorised, fault-free INL) or ``"simpy"`` (one process per node);
+        both give the same times.
+    """
+
+    def __init__(self, network, graph, flops_per_sample: Mapping[NodeId, int], *,  # type: ignore[no-untyped-def]
+                 executor: str = "sweep") -> None:
+        if executor not in EXECUTORS:
+            raise TrafficError(f"executor: {executor!r} is not known; choose one of {EXECUTORS}")
+        self.executor, self.graph, self.order = executor, graph, tuple(graph.order)
+        self.index = {v: i for i, v in enumerate(self.order)}
+        n = len(self.order)
+        self.flops_per_sample = np.array([int(flops_per_sample[v]) for v in self.order], dtype=np.int64)
+        self.flops_per_s = np.array([float(network.graph.nodes[v]["flops_per_s"]) for v in self.order])
+        self.child = np.array([self.index[c] for c, _ in graph.edges], dtype=np.int64)
+        self.parent = np.array([self.index[p] for _, p in graph.edges], dtype=np.int64)
+        # channel 2e carries edge e's activations (child -> parent), 2e + 1 its errors back
+        links = [network.graph.edges[c, p] for c, p in graph.edges]
+        self.capacity_bps = np.repeat([float(a["capacity_bps"]) for a in links], 2)
+        self.latency_s = np.repeat([float(a["latency_s"]) for a in links], 2)
+        self.free_at_s = np.zeros(2 * len(links))
+        self.chan_fwd = 2 * np.arange(len(links), dtype=np.int64)
+        self.chan_bwd = self.chan_fwd + 1
+        self._edge_key = self.child * n + self.parent
+        self._by_key = np.argsort(self._edge_key, kind="stable")
+        self._levels = levels_of(n, self.child, self.parent, np.arange(n))
+        self.now_s = 0.0
+        self.env = simpy.Environment()
+
+    # ------------------------------------------------------------------ INL
+    def time_inl_epoch(self, traffic: EpochTraffic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Send, start and arrival times (s) of each transfer of an INL epoch, in the given order.
+
+        Advances :attr:`now_s` to the moment the last node finished the epoch.
+        """
+        slots, edge = self._slots(traffic)
+        chan = np.where(traffic.direction == 0, self.chan_fwd[edge], self.chan_bwd[edge])
+        tx_s = 8.0 * traffic.nbytes / self.capacity_bps[chan]
+        # (S, N): the reference engine's flops_per_sample * batch / flops_per_s, float op for float op
+        compute_s = (self.flops_per_sample[None, :] * traffic.batch.astype(np.int64)[:, None]) / self.flops_per_s
+        if self.executor == "sweep":
+            t_send, t_start, t_arrive, end_s = sweep_inl(
+                self._levels, self.child, self.parent, self.chan_fwd, self.chan_bwd, slots, tx_s,
+                self.latency_s, self.free_at_s, compute_s, BACKWARD_FLOPS_FACTOR, self.now_s)
+        else:
+            programs = inl_programs(slots, self._children(), self._parents(), self._edge_of(),
+                                    self.index[self.graph.fusion], compute_s, BACKWARD_FLOPS_FACTOR)
+            env = self._env_at(self.now_s)
+            t_send, t_start, t_arrive = run_programs(env, programs, chan, tx_s, self.latency_s, self.free_at_s)
+            end_s = float(env.now)
+        self.now_s = end_s
+        return t_send, t_start, t_arrive
+
+    def _slots(self, traffic: EpochTraffic) -> tuple[np.ndarray, np.ndarray]:
+        """(S, E, 2) transfer id per (step, edge, direction) and each transfer's edge.
+
+        INL sends exactly one message per step, active edge and direction; anything else
+        (a missing or doubled message, a transfer off the training graph) is an error.
+        """
+        n, n_edges, n_steps = len(self.order), len(self.child), len(traffic.batch)
+        if len(traffic) and traffic.direction.max() > 1:
+            raise TrafficError("EpochTraffic.direction: INL timing takes forward (0) and backward (1) only; "
+                               "other kinds need their own program builder")
+        forward = traffic.direction == 0
+        child = np.where(forward, traffic.src, traffic.dst).astype(np.int64)
+        parent = np.where(forward, traffic.dst, traffic.src).astype(np.int64)
+        key = child * n + parent
+        if n_edges:
+            pos = np.minimum(np.searchsorted(self._edge_key[self._by_key], key), n_edges - 1)
+            edge = self._by_key[pos]
+            bad = np.flatnonzero(self._edge_key[edge] != key)
+        else:
+            edge, bad = np.zeros(len(key), dtype=np.int64), np.arange(len(key))
+        if len(bad):
+            i = int(bad[0])
+            raise TrafficError(f"EpochTraffic: transfer {i} ({self.order[traffic.src[i]]!r} -> "
+                               f"{self.order[traffic.dst[i]]!r}) is not on an active link of the training graph")
+        flat = (traffic.step.astype(np.int64) * n_edges + edge) * 2 + traffic.direction
+        counts = np.bincount(flat, minlength=n_steps * n_edges * 2)
+        if len(counts) and (counts.min() != 1 or counts.max() != 1):
+            k = int(np.flatnonzero(counts != 1)[0])
+            (s, e), d = divmod(k // 2, n_edges), k % 2
+            raise TrafficError(f"EpochTraffic: step {s}, link {self.order[self.child[e]]!r} -> "
+                               f"{self.order[self.parent[e]]!r}, {DIRECTIONS[d]}: {int(counts[k])} transfers; "
+                               "INL sends exactly one per step, link and direction")
+        slots = np.empty(n_steps * n_edges * 2, dtype=np.int64)
+        slots[flat] = np.arange(len(flat))
+        return slots.reshape(n_steps, n_edges, 2), edge
+
+    def _env_at(self, t: float) -> simpy.Environment:
+        """The SimPy clock at ``t`` (the sweep may have moved time on since it last ran)."""
+        if self.env.now != t:
+            self.env = simpy.Environment(initial_time=t)
+        return self.env
+
+    def _children(self) -> list[list[int]]:
+        return [[self.index[c] for c in self.graph.children[v]] for v in self.order]
+
+    def _parents(self) -> list[list[int]]:
+        return [[self.index[p] for p in self.graph.parents[v]] for v in self.order]
+
+    def _edge_of(self) -> dict[tuple[int, int], int]:
+        return {(c, p): e for e, (c, p) in enumerate(zip(self.child.tolist(), self.parent.tolist()))}
