@@ -89,7 +89,7 @@ class Engine:
             inputs = yield from self._receive(self.graph.children[v], v, "forward")
             out = node.module(node.view[idx] if node.view is not None else None, inputs, node.generator)
             yield self.env.timeout(self._compute_s(node, len(idx)))
-            encoded = self.forward_codec.encode(out.message)
+            encoded = self.forward_codec.encode(out.message, gate=out)
             for p in parents:
                 self._send(v, p, "forward", step, encoded.tensor, encoded.nbytes)
             errors = yield from self._receive(parents, v, "backward", step)

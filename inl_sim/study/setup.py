@@ -66,7 +66,7 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i) for i, v in enumerate(graph.order)}
     channels = _channels(env, network, graph)
     engine = Engine(graph, runtimes, dataset.train_labels, channels,
-                    make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits),
+                    make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits, seed=seed),
                     make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
                                field="message.grad_encoding"),
                     ledger, env=env, apply_updates=apply_updates)
