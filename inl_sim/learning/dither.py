@@ -5,16 +5,20 @@ gate's private noise: at a small sigma the noise is coded too, at a large one th
 step, not the channel, sets the cost.  Subtractive dithered ("universal") quantisation
 codes the channel instead (Ziv 1985; Zamir & Feder 1992):
 
-1. per column c of the (B, d) message, the gate's noise level
-   s_c = sqrt(mean_b sigma_bc^2) (sent as float16) sets the step Delta_c = sqrt(12) s_c,
-   so the uniform quantisation noise has the gate's (batch-mean) variance;
+1. per column c of the (B, d) message, the gate's noise level s_c, the geometric mean
+   of sigma_bc over the batch (the level whose Gaussian channel has the batch's mean
+   log-sigma, hence about its rate), sent as one byte on a log grid 2^(1/16) apart, sets
+   the step Delta_c = sqrt(12) s_c: the uniform quantisation noise has variance s_c^2;
 2. a dither u ~ U(-Delta/2, Delta/2) is drawn from a generator that sender and receiver
    derive from a shared seed (the run seed and the message's index on its link); it is
    never transmitted;
 3. the symbols k = round((mu + u) / Delta) of the gate's *mean* are range-coded with
    ``constriction``, each under p(k | u) = P(round((mu + u) / Delta) = k) for
    mu ~ N(m_c, v_c) (a quantised Gaussian with mean (m_c + u) / Delta and std
-   sqrt(v_c) / Delta; m_c as float32 and sqrt(v_c) as float16, per column);
+   sqrt(v_c) / Delta).  The model comes from the sending gate's learned prior
+   N(m, v) on T (:func:`prior_model`: v_c = v - s_c^2), which both ends hold (its
+   parameters travel once per link, counted as ``rate_prior_nbytes``); without a gate
+   the batch's own mean (float32) and std (float16) travel with the message;
 4. the receiver reconstructs T = k Delta - u = mu + e, where e is uniform on
    (-Delta/2, Delta/2) and independent of mu (the defining property of subtractive
    dither).
@@ -27,14 +31,21 @@ channel, T = mu + s(sigma) * w with w = e / s held fixed: identity to mu, and
 ``w`` times d s / d sigma to sigma (straight-through; the forward value is exactly T).
 
 Wire format (all of it in ``nbytes``): the 16-byte header of ``entropy_coded`` (rows,
-cols, window offset, window width), per column 8 bytes (m float32, sqrt(v) float16,
-s float16), the range coder's 32-bit words, and 4 bytes per escaped symbol (outside a
-window of ``MAX_WINDOW`` symbols, as in ``entropy_coded``).  With a message of B rows
-and d columns that side information is (16 + 8 d) * 8 / B bits per sample.
+cols, window offset, window width), per column 1 byte (the noise code) plus, without a
+shared prior, 6 bytes (m float32, std float16), the range coder's 32-bit words, and 4
+bytes per escaped symbol (outside a window of ``MAX_WINDOW`` symbols, as in
+``entropy_coded``).  With a message of B rows and d columns under a shared prior the
+side information is (16 + d) * 8 / B bits per sample plus under 32 bits of word padding
+per message: the documented overhead of the oracle test.
+
+Caveat: the gate's prior is a moving average that drifts during training; the receiver
+is assumed to track it (a link that resent it at every change would pay 8 d bytes per
+resend, e.g. once per epoch: negligible beside the messages).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -50,12 +61,22 @@ if TYPE_CHECKING:
     from inl_sim.learning.gating import GateOutput
 
 __all__ = ["DitheredCodec", "DitheredBitstream", "dithered_encode", "dithered_decode", "dither_generator",
-           "SIDE_NBYTES_PER_COLUMN", "SQRT12"]
+           "prior_model", "quantise_noise", "noise_from_code", "SQRT12"]
 
 SQRT12 = math.sqrt(12.0)
-SIDE_NBYTES_PER_COLUMN = 8   # m float32 + sqrt(v) float16 + noise level s float16
-MODEL_STD_FLOOR = 0.02       # in symbol units: keeps every in-window symbol codable
-NOISE_FLOOR = 1e-4           # smallest noise level s (a float16 normal number)
+NOISE_LEVELS_PER_OCTAVE = 16   # the noise level travels as one byte: s = 2^(code / 16 - 8)
+MODEL_NBYTES_PER_COLUMN = 6    # model sent with the message when no prior is shared: m float32 + std float16
+MODEL_STD_FLOOR = 0.02         # in symbol units: keeps every in-window symbol codable
+
+
+def quantise_noise(noise: np.ndarray) -> np.ndarray:
+    """(d,) noise levels -> (d,) uint8 codes on a log grid (2^(1/16) apart, 2^-8 .. 2^8)."""
+    code = np.round((np.log2(np.maximum(noise, 1e-30)) + 8.0) * NOISE_LEVELS_PER_OCTAVE)
+    return np.clip(code, 0, 255).astype(np.uint8)
+
+
+def noise_from_code(code: np.ndarray) -> np.ndarray:
+    return np.exp2(code.astype(np.float64) / NOISE_LEVELS_PER_OCTAVE - 8.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,22 +84,24 @@ class DitheredBitstream:
     """Range-coded dithered symbols and the side information the receiver needs."""
 
     compressed: np.ndarray   # (n_words,) uint32
-    means: np.ndarray        # (d,) float32: m_c, mean of mu per column
-    stds: np.ndarray         # (d,) float16: sqrt(v_c), std of mu per column
-    noise: np.ndarray        # (d,) float16: s_c; the step is sqrt(12) * s_c
+    means: np.ndarray        # (d,) float32: model mean m_c of mu per column
+    stds: np.ndarray         # (d,) float16: model std of mu per column
+    noise_code: np.ndarray   # (d,) uint8: noise level s_c; the step is sqrt(12) * s_c
     escapes: np.ndarray      # (n_escapes,) int32
     offset: int
     width: int
     shape: tuple[int, int]
+    model_sent: bool = True  # False when the model comes from the gate's shared prior
 
     @property
     def steps(self) -> np.ndarray:
-        """(d,) float64 step Delta_c, computed from the transmitted float16 noise level."""
-        return SQRT12 * self.noise.astype(np.float64)
+        """(d,) float64 step Delta_c, from the transmitted noise code."""
+        return SQRT12 * noise_from_code(self.noise_code)
 
     @property
     def nbytes(self) -> int:
-        return (HEADER_NBYTES + SIDE_NBYTES_PER_COLUMN * self.shape[1]
+        cols = self.shape[1]
+        return (HEADER_NBYTES + cols + (MODEL_NBYTES_PER_COLUMN * cols if self.model_sent else 0)
                 + 4 * self.compressed.size + ESCAPE_NBYTES * self.escapes.size)
 
 
@@ -88,7 +111,7 @@ def dither_generator(seed: int, index: int) -> torch.Generator:
 
 
 def _model(b: DitheredBitstream, dither: np.ndarray) -> tuple[object, np.ndarray, np.ndarray]:
-    """Per-symbol quantised-Gaussian parameters p(k | u), from transmitted values only."""
+    """Per-symbol quantised-Gaussian parameters p(k | u), from values both ends hold."""
     family = _constriction().stream.model.QuantizedGaussian(0, b.width)
     steps = b.steps                                                     # (d,)
     means = (b.means.astype(np.float64) + dither) / steps - b.offset    # (N, d) symbol units
@@ -96,15 +119,18 @@ def _model(b: DitheredBitstream, dither: np.ndarray) -> tuple[object, np.ndarray
     return family, np.ascontiguousarray(means.ravel()), np.ascontiguousarray(stds.ravel())
 
 
-def dithered_encode(mu: np.ndarray, noise: np.ndarray, dither_unit: np.ndarray) -> tuple[DitheredBitstream, np.ndarray]:
-    """Code an (N, d) float mean with per-column noise level ``noise`` and dither u = Delta * ``dither_unit``.
+def dithered_encode(mu: np.ndarray, noise: np.ndarray, dither_unit: np.ndarray,
+                    model: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[DitheredBitstream, np.ndarray]:
+    """Code an (N, d) mean with per-column noise level ``noise`` and dither u = Delta * ``dither_unit``.
 
-    ``dither_unit`` is (N, d) uniform on [-1/2, 1/2).  Returns the bitstream and the
-    reconstruction T = k Delta - u (float64, (N, d)) the receiver decodes.
+    ``dither_unit`` is (N, d) uniform on [-1/2, 1/2).  ``model`` (mean, std) of mu per
+    column, when sender and receiver share it (the gate's prior); otherwise the batch's
+    own mean and std are sent.  Returns the bitstream and the reconstruction
+    T = k Delta - u (float64, (N, d)) that the receiver decodes.
     """
     rows, cols = mu.shape
-    noise16 = np.maximum(noise, NOISE_FLOOR).astype(np.float16)
-    steps = SQRT12 * noise16.astype(np.float64)                          # (d,)
+    code = quantise_noise(noise)
+    steps = SQRT12 * noise_from_code(code)                               # (d,)
     u = dither_unit.astype(np.float64) * steps                          # (N, d)
     scaled = (mu.astype(np.float64) + u) / steps
     if not np.isfinite(scaled).all():
@@ -112,21 +138,24 @@ def dithered_encode(mu: np.ndarray, noise: np.ndarray, dither_unit: np.ndarray) 
                           "lower training.lr or use message.encoding: float32 to inspect")
     symbols = np.clip(np.round(scaled), -MAX_ABS_SYMBOL, MAX_ABS_SYMBOL).astype(np.int64)   # (N, d)
     decoded = symbols * steps - u
-    means = mu.mean(0).astype(np.float32) if rows else np.zeros(cols, np.float32)
-    stds = (mu.std(0) if rows else np.ones(cols)).astype(np.float16)
+    if model is None:
+        means = mu.mean(0).astype(np.float32) if rows else np.zeros(cols, np.float32)
+        stds = (mu.std(0) if rows else np.ones(cols)).astype(np.float16)
+    else:
+        means, stds = model[0].astype(np.float32), model[1].astype(np.float16)
+    empty = np.zeros(0, np.int32)
     if rows * cols == 0:
-        return DitheredBitstream(np.zeros(0, np.uint32), means, stds, noise16, np.zeros(0, np.int32),
-                                 0, 1, (rows, cols)), decoded
+        return DitheredBitstream(np.zeros(0, np.uint32), means, stds, code, empty, 0, 1, (rows, cols),
+                                 model is None), decoded
     offset, width = _window(symbols.astype(np.int32))
     rel = symbols - offset
     outside = (rel < 0) | (rel >= width)
-    escapes = symbols[outside].astype(np.int32)
-    partial = DitheredBitstream(np.zeros(0, np.uint32), means, stds, noise16, escapes, offset, width, (rows, cols))
+    partial = DitheredBitstream(np.zeros(0, np.uint32), means, stds, code, symbols[outside].astype(np.int32),
+                                offset, width, (rows, cols), model is None)
     family, m, s = _model(partial, u)
     encoder = _constriction().stream.queue.RangeEncoder()
     encoder.encode(np.where(outside, width, rel).astype(np.int32).ravel(), family, m, s)
-    return DitheredBitstream(encoder.get_compressed(), means, stds, noise16, escapes, offset, width,
-                             (rows, cols)), decoded
+    return dataclasses.replace(partial, compressed=encoder.get_compressed()), decoded
 
 
 def dithered_decode(b: DitheredBitstream, dither_unit: np.ndarray) -> np.ndarray:
@@ -140,6 +169,16 @@ def dithered_decode(b: DitheredBitstream, dither_unit: np.ndarray) -> np.ndarray
     symbols = coded + b.offset
     symbols[coded == b.width] = b.escapes
     return symbols.reshape(rows, cols) * b.steps - u
+
+
+def prior_model(prior: tuple[torch.Tensor, torch.Tensor], noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of mu per column from the gate's prior N(m, v) on T: v = Var(mu) + noise^2.
+
+    Var(mu) = v - s^2, floored at (s / 10)^2 where the prior is narrower than the noise.
+    """
+    m = prior[0].detach().double().numpy()
+    v = prior[1].detach().double().exp().numpy()
+    return m, np.sqrt(np.maximum(v - noise ** 2, (0.1 * noise) ** 2))
 
 
 @dataclass(eq=False)
@@ -166,15 +205,18 @@ class DitheredCodec:
         mu = gate.mu if gate is not None and gate.mu is not None else x
         sigma = gate.sigma if gate is not None and gate.mu is not None else None
         mu2 = mu.reshape(rows, cols)                                                   # (N, d)
-        noise = (sigma.reshape(rows, cols).square().mean(0).sqrt() if sigma is not None  # (d,)
-                 else torch.full((cols,), self.step / SQRT12, dtype=mu.dtype))
+        if sigma is not None:   # geometric mean: the noise level whose log is the mean log sigma
+            noise = sigma.reshape(rows, cols).clamp_min(1e-30).log().mean(0).exp()    # (d,)
+        else:
+            noise = torch.full((cols,), self.step / SQRT12, dtype=mu.dtype)
+        noise_np = noise.detach().double().numpy()
+        model = prior_model(gate.prior, noise_np) if gate is not None and gate.prior is not None else None
         unit = torch.rand((rows, cols), generator=generator, dtype=torch.float64) - 0.5   # (N, d)
-        bits, decoded = dithered_encode(mu2.detach().double().numpy(), noise.detach().double().numpy(),
-                                        unit.numpy())
+        bits, decoded = dithered_encode(mu2.detach().double().numpy(), noise_np, unit.numpy(), model)
         t = torch.from_numpy(decoded).to(mu.dtype)                                      # (N, d)
         if mu.requires_grad or (sigma is not None and sigma.requires_grad):
             # reparameterised uniform channel: T = mu + s(sigma) * w, w held fixed
-            s_used = torch.from_numpy(bits.noise.astype(np.float64)).to(mu.dtype)      # (d,)
+            s_used = torch.from_numpy(noise_from_code(bits.noise_code)).to(mu.dtype)   # (d,)
             w = (t - mu2.detach()) / s_used
             t = t + (mu2 - mu2.detach()) + ((noise - noise.detach()) * w if sigma is not None else 0.0)
         return Encoded(t.reshape(x.shape), bits.nbytes, x.numel())
