@@ -107,7 +107,8 @@ def test_rate_estimates_reports_every_estimator_in_nats() -> None:
     prior = moment_matched_prior(z, log_var)
     est = rate_estimates(z, log_var, prior, torch.Generator().manual_seed(0))
     assert set(est) == {"kl_standard_normal", "kl_learned_prior", "aggregate_posterior_upper",
-                        "aggregate_posterior_lower"}
+                        "aggregate_posterior_lower", "kl_standard_normal_mu_term"}
+    assert est["kl_standard_normal_mu_term"] == pytest.approx(0.5 * float(z.square().sum(-1).mean()))
     assert est["aggregate_posterior_lower"] <= est["aggregate_posterior_upper"]
     assert est["kl_learned_prior"] < est["kl_standard_normal"]
 

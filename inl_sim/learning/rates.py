@@ -46,8 +46,10 @@ NodeId = Hashable
 _LOG_2PI = math.log(2.0 * math.pi)
 PRIOR_BYTES_PER_VALUE = 4   # the prior's mean and log-variance travel as float32
 ESTIMATOR_NAMES = ("kl_standard_normal", "kl_learned_prior", "aggregate_posterior_upper",
-                   "aggregate_posterior_lower")
-"""The names under which every run reports its rates (``rate_bits_<name>``)."""
+                   "aggregate_posterior_lower", "kl_standard_normal_mu_term")
+"""The names under which every run reports its rates (``rate_bits_<name>``); the last is
+not an estimator but the 1/2 ||mu||^2 part of ``kl_standard_normal``, reported to show
+how much of that bound is mu's scale."""
 
 
 def kl_learned_prior(mu: torch.Tensor, log_var: torch.Tensor, prior_mean: torch.Tensor,
@@ -144,7 +146,8 @@ def rate_estimates(mu: torch.Tensor, log_var: torch.Tensor, prior: tuple[torch.T
         lower, upper = aggregate_posterior_bounds(t, mu, log_var)
         return {"kl_standard_normal": float(gaussian_kl_standard_normal(mu, log_var).mean()),
                 "kl_learned_prior": float(kl_learned_prior(mu, log_var, *prior)),
-                "aggregate_posterior_upper": float(upper), "aggregate_posterior_lower": float(lower)}
+                "aggregate_posterior_upper": float(upper), "aggregate_posterior_lower": float(lower),
+                "kl_standard_normal_mu_term": float(0.5 * mu.square().sum(-1).mean())}
 
 
 def prior_nbytes(latent_dims: Mapping[NodeId, int], edges: tuple) -> int:
