@@ -108,9 +108,10 @@ class GaussianGate(Gate):
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
         mu, log_var = self.stats(z).chunk(2, dim=-1)                   # (B, d), (B, d)
         log_var = log_var.clamp(-12.0, 6.0)
+        # the prior as it stood before this batch: what a receiver already holds
+        prior = (self.prior_mean.clone(), self.prior_log_var.clone())   # (d,), (d,)
         if self.training:
             self._fit_prior(mu, log_var)
-        prior = (self.prior_mean, self.prior_log_var)
         sigma = torch.exp(0.5 * log_var)                                 # (B, d)
         sample = self.training or self.eval_sample or self.force_sample
         t = mu + sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype) if sample else mu
