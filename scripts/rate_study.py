@@ -28,12 +28,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--out", default="rate_study.json")
+    ap.add_argument("--encodings", default=",".join(ENCODINGS), help="comma-separated subset of " + ",".join(ENCODINGS))
+    ap.add_argument("--merge", default=None, help="an earlier --out whose rows of other encodings are kept")
     args = ap.parse_args()
+    encodings = tuple(args.encodings.split(","))
     base = load_scenario("scenarios/dinl_paper.yaml", {"training.epochs": args.epochs})
     beta = dict(base.compare.methods[2].set)["gate.beta"]
     rows = []
     for seed in range(args.seeds):
-        for enc in ENCODINGS:
+        for enc in encodings:
             for b in (0.0, beta):
                 sc = load_scenario(base, {"routing.mode": "spt", "gate.beta": b, "message.encoding": enc})
                 s = run(sc, seed).summary()
@@ -41,6 +44,9 @@ def main() -> None:
                     "accuracy", "accuracy_sampled", "exchange_bytes_forward", "rate_prior_nbytes",
                     *[f"rate_bits_{e}" for e in ESTIMATORS])}})
                 print(json.dumps(rows[-1]), flush=True)
+    if args.merge:
+        with open(args.merge, encoding="utf-8") as fh:
+            rows = [r for r in json.load(fh)["rows"] if r["encoding"] not in encodings] + rows
     with open(args.out, "w", encoding="utf-8") as fh:
         json.dump({"beta": beta, "epochs": args.epochs, "rows": rows}, fh, indent=1)
     print(table(rows, beta))
