@@ -14,7 +14,7 @@ import torch
 
 from inl_sim.errors import ScenarioError
 from inl_sim.learning.gating import GaussianGate
-from inl_sim.learning.rates import (RATE_ESTIMATORS, aggregate_posterior_bounds, gaussian_log_density_matrix,
+from inl_sim.learning.rates import (RATE_DESCRIPTIONS, RATE_ESTIMATORS, aggregate_posterior_bounds, gaussian_log_density_matrix,
                                     kl_learned_prior, moment_matched_prior, rate_estimates)
 from inl_sim.scenario import GateSpec, load_scenario
 
@@ -120,3 +120,15 @@ def test_gate_rate_is_validated() -> None:
         load_scenario("scenarios/quickstart.yaml", {"gate.kind": "gumbel", "gate.rate": "kl_learned_prior"})
     sc = load_scenario("scenarios/quickstart.yaml", {"gate.kind": "gaussian", "gate.rate": "aggregate_posterior"})
     assert sc.gate.rate == "aggregate_posterior"
+
+
+@pytest.mark.parametrize("rate", ["kl_learned_prior", "aggregate_posterior"])
+def test_penalising_a_tight_rate_trains_end_to_end(rate: str) -> None:
+    from conftest import tiny_scenario
+    from inl_sim.study.experiment import run
+
+    sc = load_scenario(tiny_scenario(gate__kind="gaussian", gate__rate=rate, gate__beta=1.0e-2))
+    res = run(sc, 0)
+    s = res.summary()
+    assert s["rate_penalised"] == rate and s["rate_estimator"] == RATE_DESCRIPTIONS[rate]
+    assert math.isfinite(s["rate_bits"]) and math.isfinite(s["test_loss"])
