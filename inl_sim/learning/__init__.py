@@ -1,9 +1,12 @@
 """Wing 3, learning: what the nodes compute and what their messages are.
 
 Lives here: data (``data``), node modules and their composition (``modules``), gates
-(``gating``), message and error codecs (``coding``), information quantities
-(``information``) and the accuracy-rate curve maths (``curves``).  Knows nothing of time.
+(``gating``), their rate estimators side by side (``rates``), message and error codecs
+(``coding``; the dithered codec in ``dither``), the sampled-channel evaluation
+(``sampled``), information quantities (``information``) and the accuracy-rate curve
+maths (``curves``).  Knows nothing of time.
 May import: ``inl_sim.errors``, ``inl_sim.scenario``, ``inl_sim.network``.
-Add a gate: one class + one ``GATES`` entry; a codec: one class + one ``CODECS`` entry.
+Add a gate: one class + one ``GATES`` entry; a codec: one class + one ``CODECS`` entry;
+a rate estimator: one function + one ``RATE_ESTIMATORS`` entry.
 Importing this package imports nothing heavy; its modules import torch.
 """

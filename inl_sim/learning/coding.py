@@ -10,6 +10,8 @@ estimator wherever it rounds, so a node can still backpropagate through its own 
 * ``float16``: half precision, 2 bytes per value.
 * ``int8``: symmetric per-tensor absmax scaling to ``bits``-bit signed integers,
   ``ceil(bits / 8)`` bytes per value + a float32 scale.
+* ``dithered``: subtractive dithered quantisation of a Gaussian gate's mean at a step
+  tied to its sigma, range-coded (``inl_sim.learning.dither``): bytes follow I(Z;T).
 * ``entropy_coded``: uniform scalar quantisation with a *fixed* step, then range coding
   of the integer symbols with a per-column quantised-Gaussian model.  Because the step is
   not rescaled per tensor, a latent with a smaller spread costs fewer bytes: this is what
@@ -68,7 +70,10 @@ class Codec(Protocol):
 
     name: str
 
-    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded: ...
+    def encode(self, x: torch.Tensor, *, gate: Any = None, generator: torch.Generator | None = None) -> Encoded:
+        """``gate``: the sender's GateOutput (mu, sigma, prior) for codecs that code the
+        channel; ``generator``: shared randomness (dither).  Codecs that need neither ignore them."""
+        ...
 
 
 def _straight_through(x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
@@ -278,15 +283,22 @@ class EntropyCodec:
 
 
 # ---------------------------------------------------------------------- registry
+def _dithered(*, step: float, bits: int, seed: int = 0) -> Codec:
+    from inl_sim.learning.dither import DitheredCodec   # dither imports this module
+    return DitheredCodec(seed=seed, step=step)
+
+
 CODECS: dict[str, Callable[..., Codec]] = {
-    "float32": lambda *, step, bits: Float32Codec(),
-    "float16": lambda *, step, bits: Float16Codec(),
-    "int8": lambda *, step, bits: Int8Codec(bits=bits),
-    "entropy_coded": lambda *, step, bits: EntropyCodec(step=step),
+    "float32": lambda *, step, bits, seed=0: Float32Codec(),
+    "float16": lambda *, step, bits, seed=0: Float16Codec(),
+    "int8": lambda *, step, bits, seed=0: Int8Codec(bits=bits),
+    "entropy_coded": lambda *, step, bits, seed=0: EntropyCodec(step=step),
+    "dithered": _dithered,
 }
 
 
-def make_codec(name: str, *, step: float = 0.05, bits: int = 8, field: str = "message.encoding") -> Codec:
+def make_codec(name: str, *, step: float = 0.05, bits: int = 8, field: str = "message.encoding",
+               seed: int = 0) -> Codec:
     """Build the codec called ``name`` (``message.encoding`` / ``message.grad_encoding``).
 
     ``step`` (entropy_coded) must be a finite number > 0; ``bits`` (int8) an integer in
@@ -301,4 +313,4 @@ def make_codec(name: str, *, step: float = 0.05, bits: int = 8, field: str = "me
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= MAX_BITS:
         raise field_error(ScenarioError, "message.bits", bits, f"must be an integer in 2..{MAX_BITS}",
                           "use e.g. 8")
-    return CODECS[name](step=float(step), bits=bits)
+    return CODECS[name](step=float(step), bits=bits, seed=seed)

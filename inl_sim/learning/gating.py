@@ -6,8 +6,12 @@ and a differentiable estimate of its rate (nats per sample); the engine only cal
 registry, so a new gate is one class plus one entry in :data:`GATES`.
 
 * ``none``: T = Z, no rate (reported as not applicable).
-* ``gaussian``: T = mu(Z) + sigma(Z) * eps; rate = mean KL(N(mu, sigma^2) || N(0, I)),
-  the variational upper bound on I(Z;T) (information bottleneck).
+* ``gaussian``: T = mu(Z) + sigma(Z) * eps; the rate penalised is chosen by ``gate.rate``
+  from :data:`inl_sim.learning.rates.RATE_ESTIMATORS` (default: mean KL(N(mu, sigma^2) ||
+  N(0, I)), the variational upper bound of the information bottleneck).  The gate keeps
+  a moment-matched factorised Gaussian prior (``kl_learned_prior``) and returns mu,
+  sigma and that prior with the message, so codecs (``dithered``) and the side-by-side
+  rate report can use them.
 * ``gumbel``: T = codebook[k], k drawn by a Gumbel-softmax over K choices; rate =
   plug-in I(Z;T) = H(mean q) - mean H(q) over the batch, at most log K, with
   q(t|z) = softmax(logits / temperature) the channel whose relaxed samples are sent
@@ -25,7 +29,8 @@ import torch
 from torch import nn
 
 from inl_sim.errors import ScenarioError
-from inl_sim.learning.information import gaussian_kl_standard_normal, plugin_mutual_information
+from inl_sim.learning.information import plugin_mutual_information
+from inl_sim.learning.rates import RATE_DESCRIPTIONS, RATE_ESTIMATORS, moment_matched_prior
 from inl_sim.scenario import GateSpec
 
 __all__ = ["GateOutput", "Gate", "NoGate", "GaussianGate", "GumbelGate", "GATES", "make_gate"]
@@ -33,10 +38,22 @@ __all__ = ["GateOutput", "Gate", "NoGate", "GaussianGate", "GumbelGate", "GATES"
 
 @dataclass(frozen=True)
 class GateOutput:
-    """The message to transmit and its rate estimate (nats per sample, or None)."""
+    """The message to transmit and its rate estimate (nats per sample, or None).
+
+    A Gaussian gate also returns its channel: ``mu`` and ``sigma`` (B, d) and its learned
+    ``prior`` (mean, log-variance), each (d,); a codec that codes the channel rather
+    than the sample (``dithered``) reads them, other codecs ignore them.
+    """
 
     message: torch.Tensor       # (B, d_latent)
     rate_nats: torch.Tensor | None  # () scalar
+    mu: torch.Tensor | None = None      # (B, d)
+    sigma: torch.Tensor | None = None   # (B, d)
+    prior: tuple[torch.Tensor, torch.Tensor] | None = None   # (d,), (d,)
+
+    @property
+    def log_var(self) -> torch.Tensor | None:
+        return None if self.sigma is None else 2.0 * self.sigma.log()
 
 
 class Gate(nn.Module):
@@ -47,6 +64,7 @@ class Gate(nn.Module):
     """
 
     estimator: ClassVar[str] = "n/a"
+    force_sample: bool = False   # evaluation of the sampled channel (``accuracy_sampled``)
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
         raise NotImplementedError
@@ -77,23 +95,44 @@ class NoGate(Gate):
 
 
 class GaussianGate(Gate):
-    """Reparameterised Gaussian channel with a KL rate bound (VIB / INL's own KL term)."""
+    """Reparameterised Gaussian channel; its penalised rate is chosen by ``gate.rate``."""
 
-    estimator = "mean KL(N(mu, sigma^2) || N(0, I)) (upper bound on I(Z;T))"
+    estimator = RATE_DESCRIPTIONS["kl_standard_normal"]
+    PRIOR_MOMENTUM = 0.05   # weight of the newest batch in the prior's moving average
 
     def __init__(self, latent_dim: int, spec: GateSpec) -> None:
         super().__init__()
         self.stats = nn.Linear(latent_dim, 2 * latent_dim)
         self.eval_sample = spec.eval_sample
+        self.rate = getattr(spec, "rate", "kl_standard_normal")
+        if self.rate not in RATE_ESTIMATORS:
+            raise ScenarioError(f"gate.rate: {self.rate!r} is not a known rate estimator; "
+                                f"choose one of {sorted(RATE_ESTIMATORS)}")
+        self.estimator = RATE_DESCRIPTIONS[self.rate]
+        # the learned prior p = N(prior_mean, exp(prior_log_var)) starts as N(0, I)
+        self.register_buffer("prior_mean", torch.zeros(latent_dim))
+        self.register_buffer("prior_log_var", torch.zeros(latent_dim))
 
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
         mu, log_var = self.stats(z).chunk(2, dim=-1)                   # (B, d), (B, d)
         log_var = log_var.clamp(-12.0, 6.0)
-        rate = gaussian_kl_standard_normal(mu, log_var).mean()           # ()
-        if not self.training and not self.eval_sample:
-            return GateOutput(mu, rate)
-        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)  # (B, d)
-        return GateOutput(mu + torch.exp(0.5 * log_var) * eps, rate)
+        # the prior as it stood before this batch: what a receiver already holds
+        prior = (self.prior_mean.clone(), self.prior_log_var.clone())   # (d,), (d,)
+        if self.training:
+            self._fit_prior(mu, log_var)
+        sigma = torch.exp(0.5 * log_var)                                 # (B, d)
+        sample = self.training or self.eval_sample or self.force_sample
+        t = mu + sigma * torch.randn(mu.shape, generator=generator, dtype=mu.dtype) if sample else mu
+        rate = RATE_ESTIMATORS[self.rate](mu, log_var, prior=prior, t=t)  # ()
+        return GateOutput(t, rate, mu, sigma, prior)
+
+    def _fit_prior(self, mu: torch.Tensor, log_var: torch.Tensor) -> None:
+        """Move the prior toward this batch's moment match (the KL-optimal factorised Gaussian)."""
+        with torch.no_grad():
+            m, log_v = moment_matched_prior(mu, log_var)
+            a = self.PRIOR_MOMENTUM
+            self.prior_mean.mul_(1 - a).add_(a * m)
+            self.prior_log_var.copy_(((1 - a) * self.prior_log_var.exp() + a * log_v.exp()).log())
 
     def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn((batch, self.stats.out_features // 2), generator=generator,
@@ -114,6 +153,10 @@ class GumbelGate(Gate):
     def forward(self, z: torch.Tensor, generator: torch.Generator | None = None) -> GateOutput:
         logits = self.logits(z)                                          # (B, K)
         log_q = torch.log_softmax(logits / self.temperature, dim=-1)     # (B, K) channel q(t|z)
+        if not self.training and self.force_sample:  # the sampled channel: a hard draw from q
+            u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).clamp_(1e-10, 1.0 - 1e-7)
+            choice = nn.functional.one_hot((log_q - torch.log(-torch.log(u))).argmax(-1), logits.shape[-1])
+            return GateOutput(choice.to(z.dtype) @ self.codebook, plugin_mutual_information(log_q.exp()))
         if not self.training:  # deterministic arg-max choice: its rate is the entropy of the choices
             choice = nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(z.dtype)
             return GateOutput(choice @ self.codebook, plugin_mutual_information(choice))

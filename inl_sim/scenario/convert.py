@@ -18,7 +18,7 @@ import typing
 from typing import Any, Callable, Mapping, Union
 
 from inl_sim.errors import ScenarioError
-from inl_sim.scenario.spec import (DISTRIBUTIONS, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
+from inl_sim.scenario.spec import (DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
                                    GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
 __all__ = ["build_spec", "validate_spec", "spec_error"]
@@ -64,6 +64,7 @@ _CHOICES: dict[str, tuple] = {
     "training.optimizer": ("adam", "sgd"),
     "simulation.engine": ("fast", "reference"),
     "simulation.device": ("cpu", "cuda"),
+    "gate.rate": RATE_CHOICES,
 }
 
 
@@ -261,6 +262,9 @@ def validate_spec(obj: object, path: str) -> None:
             if value is not None and value not in names:
                 raise spec_error(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
     if isinstance(obj, GateSpec):
+        if obj.rate != RATE_CHOICES[0] and obj.kind != "gaussian":
+            raise spec_error(f"{path}.rate", obj.rate, f"applies to the gaussian gate only (gate.kind is {obj.kind!r})",
+                             "set gate.kind: gaussian or leave gate.rate at kl_standard_normal")
         for key, value in obj.node_beta.items():
             if _to_float(value, f"{path}.node_beta.{key}") < 0:
                 raise spec_error(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")

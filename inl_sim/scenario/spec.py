@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 __all__ = [
-    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
+    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS", "RATE_CHOICES",
     "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
     "GateSpec", "MessageSpec", "TrainingSpec", "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario",
 ]
@@ -22,6 +22,7 @@ FUSION_RULES = ("most_central", "max_degree", "first")
 SENSOR_RULES = ("all", "leaves", "k_random", "farthest", "ids")
 GENERATORS = ("random_geometric", "knn", "waxman", "erdos_renyi", "grid", "star", "balanced_tree")
 DISTRIBUTIONS = ("constant", "uniform", "loguniform", "choice")
+RATE_CHOICES = ("kl_standard_normal", "kl_learned_prior", "aggregate_posterior")
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,11 @@ class RoutingSpec:
 
 @dataclass(frozen=True)
 class GateSpec:
-    """The finite-rate gate on every transmitted message and its rate penalty."""
+    """The finite-rate gate on every transmitted message and its rate penalty.
+
+    ``rate`` (gaussian gate only) names the estimator the loss penalises, one of
+    ``RATE_CHOICES`` (see ``inl_sim.learning.rates``); every run reports all of them.
+    """
 
     kind: str = "none"
     beta: float = 0.0
@@ -132,6 +137,7 @@ class GateSpec:
     temperature: float = 1.0
     hard: bool = False
     eval_sample: bool = False
+    rate: str = "kl_standard_normal"   # which estimator the loss penalises (gaussian gate)
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,8 @@ class MessageSpec:
 
     ``step`` is the quantisation step of ``entropy_coded`` activations; errors are
     orders of magnitude smaller, so ``entropy_coded`` errors use ``grad_step``.
+    ``dithered`` codes a Gaussian gate's mean with subtractive dither at a step tied to
+    its sigma (``inl_sim.learning.dither``); without a gate it uses ``step``.
     """
 
     encoding: str = "float32"

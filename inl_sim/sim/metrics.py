@@ -27,11 +27,15 @@ TRAINING_DIRECTIONS = ("forward", "backward")
 # (summary key, column label, scale, format) of the numbers tables carry as mean ± std
 METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("accuracy", "accuracy", 1.0, "{:.4f}"),
+    ("accuracy_sampled", "accuracy (sampled channel)", 1.0, "{:.4f}"),
     ("test_loss", "test loss", 1.0, "{:.4f}"),
     ("exchange_bytes", "exchange (MB)", 1e-6, "{:.3f}"),
     ("exchange_bytes_forward", "forward (MB)", 1e-6, "{:.3f}"),
     ("exchange_bytes_backward", "backward (MB)", 1e-6, "{:.3f}"),
     ("rate_bits", "rate (bits/sample)", 1.0, "{:.2f}"),
+    ("rate_bits_kl_learned_prior", "rate, KL to learned prior (bits)", 1.0, "{:.2f}"),
+    ("rate_bits_aggregate_posterior_upper", "rate, minibatch upper (bits)", 1.0, "{:.2f}"),
+    ("rate_bits_aggregate_posterior_lower", "rate, minibatch lower (bits)", 1.0, "{:.2f}"),
     ("sim_time_per_epoch_s", "sim time/epoch (s)", 1.0, "{:.3f}"),
     ("wall_time_s", "wall time (s)", 1.0, "{:.1f}"),
 )

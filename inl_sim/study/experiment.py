@@ -20,6 +20,7 @@ import torch
 from inl_sim import __version__
 from inl_sim.errors import DivergedError
 from inl_sim.learning.gating import GATES
+from inl_sim.learning.rates import ESTIMATOR_NAMES, RATE_DESCRIPTIONS, prior_nbytes
 from inl_sim.network import Network
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import Scenario, load_scenario
@@ -27,7 +28,7 @@ from inl_sim.sim.accounting import TransferTable
 from inl_sim.sim.metrics import exchange_bytes
 from inl_sim.study.setup import RunSetup, check_seed, prepare
 from inl_sim.study.show import nominal_bits_per_value
-from inl_sim.study.training import evaluate, link_rate_bits, train
+from inl_sim.study.training import estimator_rate_bits, evaluate, link_rate_bits, train
 
 __all__ = ["RunSetup", "RunResult", "prepare", "train", "run", "evaluate", "nominal_bits_per_value"]
 
@@ -66,6 +67,9 @@ class RunResult:
     #: "ok", or "diverged" (then ``diverged`` holds epoch, step, node and the reason)
     status: str = "ok"
     diverged: dict | None = None
+    accuracy_sampled: float | None = None
+    rate_bits_by_estimator: dict = field(default_factory=dict)
+    rate_prior_nbytes: int | None = None
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -90,6 +94,9 @@ class RunResult:
             "n_active_edges": self.n_active_edges, "n_nodes": self.network.graph.number_of_nodes(),
             "n_links": self.network.graph.number_of_edges(), "epochs": len(self.history),
             "rate_bits": self.rate_bits, "rate_estimator": self.rate_estimator,
+            "accuracy_sampled": self.accuracy_sampled, "rate_penalised": self.scenario.gate.rate,
+            **{f"rate_bits_{k}": self.rate_bits_by_estimator.get(k) for k in ESTIMATOR_NAMES},
+            "rate_prior_nbytes": self.rate_prior_nbytes,
             "rate_bits_per_link": {f"{c}->{p}": r for (c, p), r in self.rate_bits_per_link.items()},
             "gate": self.scenario.gate.kind, "beta": self.scenario.gate.beta,
             "encoding": self.scenario.message.encoding, "n_transfers": len(self.transfers),
@@ -166,15 +173,22 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
     final = evaluate(setup)
     totals = exchange_bytes(setup.ledger.records)
     per_link = link_rate_bits(setup.graph, final["rate_nats"])
-    gate_cls = GATES.get(setup.scenario.gate.kind)
+    gate = setup.scenario.gate
+    gate_cls = GATES.get(gate.kind)
+    estimator = RATE_DESCRIPTIONS[gate.rate] if gate.kind == "gaussian" else getattr(gate_cls, "estimator", "n/a")
+    by_estimator = {k[len("rate_bits_"):]: v for k, v in
+                    estimator_rate_bits(setup.graph, final["rate_estimates_nats"]).items()}
+    latent = {v: setup.scenario.model.latent_dim for v in final["rate_estimates_nats"]}
     return RunResult(
         scenario=setup.scenario, seed=setup.seed, method=label, network=setup.network, graph=setup.graph,
         accuracy=final["accuracy"], test_loss=final["loss"], exchange_bytes=totals["total"],
         exchange_bytes_forward=totals["forward"], exchange_bytes_backward=totals["backward"],
         sim_time_s=float(setup.engine.sim_time_s), wall_time_s=wall_s,
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
-        rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
-        transfers=setup.ledger.records,
+        rate_estimator=estimator, history=history,
+        transfers=setup.ledger.records, accuracy_sampled=final["accuracy_sampled"],
+        rate_bits_by_estimator=by_estimator,
+        rate_prior_nbytes=prior_nbytes(latent, setup.graph.edges) if latent else None,
     )
 
 

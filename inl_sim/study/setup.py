@@ -74,7 +74,7 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     _check_device(sc)
     runtimes = {v: _runtime(sc, network, dataset, v, modules[v], seed, i, optimiser=not fast)
                 for i, v in enumerate(graph.order)}
-    forward_codec = make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits)
+    forward_codec = make_codec(sc.message.encoding, step=sc.message.step, bits=sc.message.bits, seed=seed)
     backward_codec = make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
                                 field="message.grad_encoding")
     ledger = Ledger(nodes=tuple(graph.order))

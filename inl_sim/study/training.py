@@ -17,12 +17,15 @@ from torch.nn import functional as F
 
 from inl_sim.errors import DivergedError
 from inl_sim.learning.data import batch_indices
+from inl_sim.learning.dither import dither_generator
+from inl_sim.learning.rates import ESTIMATOR_NAMES
+from inl_sim.learning.sampled import EVAL_DITHER_SEED, sampled_forward
 from inl_sim.learning.modules import composed_forward
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.sim.metrics import NATS_PER_BIT, exchange_bytes
 from inl_sim.study.setup import RunSetup
 
-__all__ = ["train", "evaluate", "link_rate_bits"]
+__all__ = ["train", "evaluate", "link_rate_bits", "estimator_rate_bits"]
 
 log = logging.getLogger(__name__)
 NodeId = Hashable
@@ -59,6 +62,7 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
             "train_accuracy": stats.correct / max(1, stats.samples),
             "test_accuracy": ev["accuracy"], "test_loss": ev["loss"],
             "rate_bits": sum(rate_bits.values()) if rate_bits else None,
+            "accuracy_sampled": ev["accuracy_sampled"], **estimator_rate_bits(setup.graph, ev["rate_estimates_nats"]),
             "train_rate_bits": _train_rate_bits(setup.graph, stats),
             "exchange_bytes": epoch_bytes["total"], "exchange_bytes_forward": epoch_bytes["forward"],
             "exchange_bytes_backward": epoch_bytes["backward"], "sim_time_s": setup.engine.sim_time_s,
@@ -94,6 +98,15 @@ def link_rate_bits(graph: TrainingGraph, rate_nats: Mapping[NodeId, float]) -> d
     return {(c, p): rate_nats[c] / NATS_PER_BIT for c, p in graph.edges if c in rate_nats}
 
 
+def estimator_rate_bits(graph: TrainingGraph, estimates: Mapping[NodeId, Mapping[str, float]]) -> dict:
+    """``rate_bits_<estimator>``: each estimator's rate summed over active links (None if no Gaussian gate)."""
+    out = {}
+    for name in ESTIMATOR_NAMES:
+        per_link = link_rate_bits(graph, {v: e[name] for v, e in estimates.items()})
+        out[f"rate_bits_{name}"] = sum(per_link.values()) if per_link else None
+    return out
+
+
 def _train_rate_bits(graph: TrainingGraph, stats: Any) -> float | None:
     if not stats.rate_nats_sum or not stats.steps:
         return None
@@ -107,6 +120,9 @@ def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
     Gates run in evaluation mode (Gaussian: the mean unless ``gate.eval_sample``;
     Gumbel: the arg-max codeword) with fixed generators, so evaluation never perturbs
     the training RNG streams.  Messages pass the forward codec, as in training.
+    ``accuracy_sampled`` is the accuracy of the channel actually sampled (whose rate is
+    reported) and ``rate_estimates_nats`` every rate estimator per node, from one more
+    pass (:func:`inl_sim.learning.sampled.sampled_forward`).
     """
     data = setup.dataset
     views = data.test_views if split == "test" else data.train_views
@@ -118,10 +134,15 @@ def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
     try:
         with torch.no_grad():
             logits, rates = composed_forward(setup.graph, setup.modules, views, generators,
-                                             wire=lambda t: codec.encode(t).tensor)
+                                             wire=lambda t: codec.encode(
+                                                 t, generator=dither_generator(EVAL_DITHER_SEED, 0)).tensor)
+            gens = {v: torch.Generator().manual_seed(20_011 + i) for i, v in enumerate(setup.graph.order)}
+            sampled_logits, estimates = sampled_forward(setup.graph, setup.modules, views, gens, codec)
     finally:
         for m in setup.modules.values():
             m.train()
     return {"accuracy": float((logits.argmax(-1) == labels).float().mean()),
             "loss": float(F.cross_entropy(logits, labels)),
-            "rate_nats": {v: float(r) for v, r in rates.items()}}
+            "rate_nats": {v: float(r) for v, r in rates.items()},
+            "accuracy_sampled": float((sampled_logits.argmax(-1) == labels).float().mean()),
+            "rate_estimates_nats": estimates}
