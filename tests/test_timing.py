@@ -240,3 +240,49 @@ def test_traffic_that_does_not_fit_the_graph_is_refused() -> None:
         variant(step=good.step + 5)
     with pytest.raises(TrafficError, match="executor"):
         NetworkPlane(network, graph, CHAIN_FLOPS, executor="fast")
+
+
+def test_programs_time_a_multi_hop_route_on_any_link() -> None:
+    # raw data from sensor 3 to the fusion node over the route 3 -> 2 -> 1 -> 0, one transfer
+    # per hop, each relay forwarding on arrival; then parameters back 0 -> 1 (a later
+    # paradigm's traffic on the same plane and clock).  Oracle: the chain's hand formula.
+    network, graph = chain()
+    plane = NetworkPlane(network, graph, CHAIN_FLOPS)
+    plane.now_s = 1.5
+    i = plane.index
+    src = np.array([i[3], i[2], i[1], i[0]])
+    dst = np.array([i[2], i[1], i[0], i[1]])
+    nbytes = np.array([1000, 1000, 1000, 250])
+    programs = [[(SEND, [0])], [(RECV, [0]), (SEND, [1])], [(RECV, [1]), (SEND, [2])],
+                [(RECV, [2]), (COMPUTE, 0.25), (SEND, [3])]]
+    t_send, t_start, t_arrive = plane.time_programs(programs, src, dst, nbytes)
+    t = 1.5
+    for k, (u, v, cap, lat) in enumerate(CHAIN):
+        assert t_send[k] == t_start[k] == pytest.approx(t, rel=1e-12)
+        t += 8 * 1000 / cap + lat
+        assert t_arrive[k] == pytest.approx(t, rel=1e-12)
+    t += 0.25
+    assert t_send[3] == pytest.approx(t, rel=1e-12)
+    assert t_arrive[3] == pytest.approx(t + 8 * 250 / CHAIN[2][2] + CHAIN[2][3], rel=1e-12)
+    assert plane.now_s == pytest.approx(t_arrive[3], rel=1e-12)
+    with pytest.raises(TrafficError, match="3 -> 0 is not a link of the network"):
+        plane.time_programs([[(SEND, [0])]], np.array([i[3]]), np.array([i[0]]), np.array([8]))
+
+
+def test_record_inl_epoch_fills_the_ledger_with_the_times() -> None:
+    from inl_sim.sim.accounting import Ledger
+    network, graph = chain()
+    plane = NetworkPlane(network, graph, CHAIN_FLOPS)
+    other = NetworkPlane(network, graph, CHAIN_FLOPS)
+    ledger = Ledger(nodes=graph.order)
+    for epoch in range(2):
+        traffic = chain_traffic([8, 3], 4)
+        traffic = EpochTraffic(epoch, traffic.step, traffic.src, traffic.dst, traffic.direction,
+                               traffic.n_values, traffic.nbytes, traffic.batch)
+        plane.record_inl_epoch(traffic, ledger)
+        times = other.time_inl_epoch(traffic)
+        rows = [r for r in ledger.records if r.epoch == epoch]
+        assert [r.t_arrive_s for r in rows] == times[2].tolist()
+        assert [(r.src, r.dst) for r in rows] == [(graph.order[s], graph.order[d])
+                                                 for s, d in zip(traffic.src, traffic.dst)]
+    assert len(ledger) == 2 * 12
