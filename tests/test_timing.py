@@ -286,3 +286,18 @@ def test_record_inl_epoch_fills_the_ledger_with_the_times() -> None:
         assert [(r.src, r.dst) for r in rows] == [(graph.order[s], graph.order[d])
                                                  for s, d in zip(traffic.src, traffic.dst)]
     assert len(ledger) == 2 * 12
+
+
+def test_a_link_outside_the_training_graph_gets_its_own_channel() -> None:
+    # the chain plus a shortcut 3 - 1 that training does not use; a transfer on it queues
+    # behind the previous one on the same direction (FIFO), not behind the chain's channels
+    network, graph = chain()
+    g = network.graph.copy()
+    g.add_edge(3, 1, capacity_bps=8.0e3, latency_s=0.5)
+    plane = NetworkPlane(Network(g, 0, (3,), "chain+"), graph, CHAIN_FLOPS)
+    i = plane.index
+    src, dst = np.array([i[3], i[3], i[3]]), np.array([i[1], i[1], i[2]])
+    t_send, t_start, t_arrive = plane.time_programs([[(SEND, [0, 1, 2])]], src, dst, np.array([1000, 500, 1000]))
+    np.testing.assert_allclose(t_start, [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(t_arrive, [1.5, 2.0, 8 * 1000 / 1.0e6 + 2.0e-3])
+    assert len(plane.free_at_s) == 2 * 3 + 1  # the training links' six channels, plus 3 -> 1

@@ -122,44 +122,67 @@ class NetworkPlane:
         n = len(self.order)
         self.flops_per_sample = np.array([int(flops_per_sample[v]) for v in self.order], dtype=np.int64)
         self.flops_per_s = np.array([float(network.graph.nodes[v]["flops_per_s"]) for v in self.order])
-        self._channels(network)
+        self.network = network
         self.child = np.array([self.index[c] for c, _ in graph.edges], dtype=np.int64)
         self.parent = np.array([self.index[p] for _, p in graph.edges], dtype=np.int64)
-        self.chan_fwd = self.channel_of(self.child, self.parent)  # activations child -> parent
-        self.chan_bwd = self.channel_of(self.parent, self.child)  # errors back
+        n_edges = len(self.child)
+        # channels of the active links first: e carries activations child -> parent,
+        # n_edges + e the errors back; other links get channels when first used
+        self.chan_fwd = np.arange(n_edges, dtype=np.int64)
+        self.chan_bwd = n_edges + self.chan_fwd
+        adj = network.graph.adj
+        links = [adj[c][p] for c, p in graph.edges]
+        cap = np.array([float(a["capacity_bps"]) for a in links])
+        lat = np.array([float(a["latency_s"]) for a in links])
+        self.chan_src = np.concatenate([self.child, self.parent])
+        self.chan_dst = np.concatenate([self.parent, self.child])
+        #: per channel: capacity, latency and when it is next free (persists across epochs)
+        self.capacity_bps, self.latency_s = np.tile(cap, 2), np.tile(lat, 2)
+        self.free_at_s = np.zeros(2 * n_edges)
+        self._index_channels()
         self._edge_key = self.child * n + self.parent
         self._by_key = np.argsort(self._edge_key, kind="stable")
         self._levels = levels_of(n, self.child, self.parent, np.arange(n))
         self.now_s = 0.0
         self.env = simpy.Environment()
 
-    def _channels(self, network) -> None:  # type: ignore[no-untyped-def]
-        """Two FIFO channels per network link, one per direction: (src, dst) index arrays,
-        capacity, latency and when each is next free (state that persists across epochs)."""
-        rows = [(self.index[u], self.index[v], float(a["capacity_bps"]), float(a["latency_s"]))
-                for u, v, a in network.graph.edges(data=True)]
-        u, v, cap, lat = (np.array(c) for c in zip(*rows)) if rows else (np.zeros(0),) * 4
-        self.chan_src = np.concatenate([u, v]).astype(np.int64)
-        self.chan_dst = np.concatenate([v, u]).astype(np.int64)
-        self.capacity_bps, self.latency_s = np.tile(cap, 2), np.tile(lat, 2)
-        self.free_at_s = np.zeros(len(self.chan_src))
+    def _index_channels(self) -> None:
         self._chan_key = self.chan_src * len(self.nodes) + self.chan_dst
         self._chan_sorted = np.argsort(self._chan_key, kind="stable")
 
-    def channel_of(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Channel ids of directed links ``src -> dst`` (indices into :attr:`nodes`)."""
-        key = np.asarray(src, dtype=np.int64) * len(self.nodes) + np.asarray(dst, dtype=np.int64)
+    def _lookup(self, key: np.ndarray) -> np.ndarray:
+        """Channel id per key (a channel whose key differs where none exists)."""
         if not len(self._chan_key):
-            found = np.zeros(len(key), dtype=np.int64)
-        else:
-            sorted_keys = self._chan_key[self._chan_sorted]
-            found = self._chan_sorted[np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)]
-        bad = np.flatnonzero(self._chan_key[found] != key) if len(self._chan_key) else np.arange(len(key))
-        if len(bad):
-            i = int(bad[0])
-            raise TrafficError(f"transfer {i}: {self.nodes[int(np.ravel(src)[i])]!r} -> "
-                               f"{self.nodes[int(np.ravel(dst)[i])]!r} is not a link of the network; "
-                               "send over a route, one transfer per hop")
+            return np.zeros(len(key), dtype=np.int64)
+        sorted_keys = self._chan_key[self._chan_sorted]
+        return self._chan_sorted[np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)]
+
+    def channel_of(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Channel ids of directed links ``src -> dst`` (indices into :attr:`nodes`).
+
+        A link of the network outside the training graph gets its channel on first use.
+        """
+        src, dst = np.asarray(src, dtype=np.int64).ravel(), np.asarray(dst, dtype=np.int64).ravel()
+        key = src * len(self.nodes) + dst
+        found = self._lookup(key)
+        missing = np.flatnonzero(self._chan_key[found] != key) if len(self._chan_key) else np.arange(len(key))
+        if len(missing):
+            adj = self.network.graph.adj
+            new = []
+            for k in np.unique(key[missing]).tolist():
+                u, v = divmod(k, len(self.nodes))
+                if self.nodes[v] not in adj[self.nodes[u]]:
+                    i = int(missing[np.flatnonzero(key[missing] == k)[0]])
+                    raise TrafficError(f"transfer {i}: {self.nodes[u]!r} -> {self.nodes[v]!r} is not a link of "
+                                       "the network; send over a route, one transfer per hop")
+                new.append((u, v, adj[self.nodes[u]][self.nodes[v]]))
+            self.chan_src = np.append(self.chan_src, [u for u, _, _ in new])
+            self.chan_dst = np.append(self.chan_dst, [v for _, v, _ in new])
+            self.capacity_bps = np.append(self.capacity_bps, [float(a["capacity_bps"]) for _, _, a in new])
+            self.latency_s = np.append(self.latency_s, [float(a["latency_s"]) for _, _, a in new])
+            self.free_at_s = np.append(self.free_at_s, np.zeros(len(new)))
+            self._index_channels()
+            found = self._lookup(key)
         return found
 
     # ------------------------------------------------------------------ any paradigm
