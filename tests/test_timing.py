@@ -301,3 +301,23 @@ def test_a_link_outside_the_training_graph_gets_its_own_channel() -> None:
     np.testing.assert_allclose(t_start, [0.0, 1.0, 0.0])
     np.testing.assert_allclose(t_arrive, [1.5, 2.0, 8 * 1000 / 1.0e6 + 2.0e-3])
     assert len(plane.free_at_s) == 2 * 3 + 1  # the training links' six channels, plus 3 -> 1
+
+
+def test_a_fault_model_plugs_in_as_a_transmit_function() -> None:
+    # channel 0 is down during [3.0, 4.0): a message that would start inside waits for 4.0
+    # (a later issue's failures); the executor itself is unchanged.  Oracle: hand arithmetic.
+    def down_until_4(i: int, c: int, now: float, free: list) -> tuple[float, float]:
+        start = max(now, free[c])
+        if c == 0 and 3.0 <= start < 4.0:
+            start = 4.0
+        free[c] = start + tx[i]
+        return start, free[c] + latency[c]
+
+    tx, latency = [0.5, 0.25, 4.0], [0.1, 0.3]
+    env = simpy.Environment(initial_time=2.0)
+    programs = [[(COMPUTE, 1.0), (SEND, [0, 1, 2])], [(RECV, [0, 1, 2])]]
+    t_send, t_start, t_arrive = run_programs(env, programs, np.array([0, 0, 1]), np.array(tx),
+                                             np.array(latency), np.zeros(2), transmit=down_until_4)
+    np.testing.assert_allclose(t_send, [3.0, 3.0, 3.0])
+    np.testing.assert_allclose(t_start, [4.0, 4.5, 3.0])
+    np.testing.assert_allclose(t_arrive, [4.6, 4.85, 7.3])

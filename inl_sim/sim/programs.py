@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import Generator, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 import simpy
 from simpy.core import NORMAL
 
-__all__ = ["RECV", "COMPUTE", "SEND", "Program", "Delivery", "run_programs", "inl_programs"]
+__all__ = ["RECV", "COMPUTE", "SEND", "Program", "Transmit", "Delivery", "run_programs", "inl_programs"]
 
 RECV, COMPUTE, SEND = 0, 1, 2
 #: One node's ops for an epoch: (RECV, ids) | (COMPUTE, seconds) | (SEND, ids).
 Program = list[tuple[int, object]]
+#: transmit(transfer id, channel id, send time, free times per channel) -> (start, arrive)
+Transmit = Callable[[int, int, float, list], tuple[float, float]]
 
 
 class Delivery(simpy.Event):
@@ -49,8 +51,8 @@ class Delivery(simpy.Event):
 
 
 def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: np.ndarray,
-                 tx_s: np.ndarray, latency_s: np.ndarray, free_at_s: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 tx_s: np.ndarray, latency_s: np.ndarray, free_at_s: np.ndarray, *,
+                 transmit: Transmit | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run one SimPy process per program until all finish; return the transfers' times.
 
     Parameters
@@ -67,6 +69,11 @@ def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: n
         (C,) latency of every channel.
     free_at_s
         (C,) when each channel finishes what it already carries; updated in place.
+    transmit
+        Replaces the fault-free FIFO rule: ``transmit(i, channel, now, free) -> (start,
+        arrive)`` for transfer ``i`` sent at ``now``; it must set ``free[channel]`` (a list)
+        to when the channel can start the next message.  A fault model (a link that is
+        down for a while, a capacity that varies) is such a function, not an edit here.
 
     Returns
     -------
@@ -87,13 +94,19 @@ def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: n
                         yield event
             elif kind == COMPUTE:
                 yield env.timeout(arg)
-            else:
+            elif transmit is None:
                 now = env.now
                 for i in arg:
                     c = chan[i]
                     start = now if now > free[c] else free[c]
                     free[c] = end = start + tx[i]
                     arrive = end + lat[c]
+                    t_send[i], t_start[i], t_arrive[i] = now, start, arrive
+                    deliveries[i].schedule(arrive - now)
+            else:
+                now = env.now
+                for i in arg:
+                    start, arrive = transmit(i, chan[i], now, free)
                     t_send[i], t_start[i], t_arrive[i] = now, start, arrive
                     deliveries[i].schedule(arrive - now)
 

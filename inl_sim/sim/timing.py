@@ -27,7 +27,7 @@ import simpy
 
 from inl_sim.errors import InlSimError
 from inl_sim.sim.accounting import DIRECTIONS, Ledger
-from inl_sim.sim.programs import Program, inl_programs, run_programs
+from inl_sim.sim.programs import Program, Transmit, inl_programs, run_programs
 from inl_sim.sim.sweep import levels_of, sweep_inl
 
 __all__ = ["EpochTraffic", "NetworkPlane", "TrafficError", "EXECUTORS", "BACKWARD_FLOPS_FACTOR"]
@@ -187,17 +187,20 @@ class NetworkPlane:
 
     # ------------------------------------------------------------------ any paradigm
     def time_programs(self, programs: Sequence[Program], src: np.ndarray, dst: np.ndarray,
-                      nbytes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      nbytes: np.ndarray, *, transmit: Transmit | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Run node programs (see :mod:`inl_sim.sim.programs`) from :attr:`now_s` with SimPy.
 
         ``src``/``dst``/``nbytes`` describe the transfers the programs' ids refer to
         (``src``/``dst`` index :attr:`nodes`; a multi-hop route is one transfer per hop).
-        Any paradigm's traffic is timed this way; returns send, start, arrival times.
+        Any paradigm's traffic is timed this way; ``transmit`` replaces the fault-free
+        FIFO rule (see :func:`~inl_sim.sim.programs.run_programs`).  Returns send, start
+        and arrival times.
         """
         chan = self.channel_of(src, dst)
         tx_s = 8.0 * np.asarray(nbytes, dtype=np.int64) / self.capacity_bps[chan]
         env = self._env_at(self.now_s)
-        times = run_programs(env, programs, chan, tx_s, self.latency_s, self.free_at_s)
+        times = run_programs(env, programs, chan, tx_s, self.latency_s, self.free_at_s, transmit=transmit)
         self.now_s = float(env.now)
         return times
 
