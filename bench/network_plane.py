@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -83,12 +84,18 @@ def epoch_traffic(graph: TrainingGraph) -> EpochTraffic:
 
 
 def time_plane(network: Network, graph: TrainingGraph, traffic: EpochTraffic, executor: str
-               ) -> tuple[float, tuple[np.ndarray, ...]]:
+               ) -> tuple[float, float, float, tuple[np.ndarray, ...]]:
+    """(plane construction s, one epoch wall s, one epoch CPU s, the epoch's times).
+
+    CPU time (one thread) is what the epoch cost this process whatever else the shared
+    machine was doing; wall time includes waiting for a core.
+    """
     flops = {v: 10_000 for v in graph.order}
     t0 = time.perf_counter()
     plane = NetworkPlane(network, graph, flops, executor=executor)
+    t1, c1 = time.perf_counter(), time.process_time()
     times = plane.time_inl_epoch(traffic)
-    return time.perf_counter() - t0, times
+    return t1 - t0, time.perf_counter() - t1, time.process_time() - c1, times
 
 
 def ledger_bytes(graph: TrainingGraph, traffic: EpochTraffic, times: tuple[np.ndarray, ...]) -> dict:
@@ -98,7 +105,19 @@ def ledger_bytes(graph: TrainingGraph, traffic: EpochTraffic, times: tuple[np.nd
                           traffic.n_values, traffic.nbytes, *times)
     append_s = time.perf_counter() - t0
     return {"transfers": len(ledger), "bytes_per_transfer": ledger.bytes_per_transfer(),
-            "append_s": append_s}
+            "append_s": append_s, "list_bytes_per_transfer": list_bytes_per_transfer(ledger, 100_000)}
+
+
+def list_bytes_per_transfer(ledger: Ledger, n: int) -> float:
+    """What the 0.1 ledger (a list of Transfer namedtuples) held per transfer (tracemalloc)."""
+    import tracemalloc
+    table = ledger.records[:n]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    rows = list(table)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return held / len(rows)
 
 
 def main() -> None:
@@ -106,30 +125,38 @@ def main() -> None:
     ap.add_argument("--nodes", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-simpy", action="store_true", help="time the sweep only")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("bench/out/network_plane.json"))
     args = ap.parse_args()
     t0 = time.perf_counter()
-    network, graphs = network_and_graphs(args.nodes)
-    result: dict = {"nodes": network.graph.number_of_nodes(), "links": network.graph.number_of_edges(),
+    network, graphs = network_and_graphs(args.nodes, args.seed)
+    result: dict = {"load_average": os.getloadavg(), "nodes": network.graph.number_of_nodes(), "links": network.graph.number_of_edges(),
                     "build_s": time.perf_counter() - t0, "steps": STEPS, "modes": {}}
     executors = ("sweep",) if args.no_simpy else ("sweep", "simpy")
     for mode, graph in graphs.items():
         traffic = epoch_traffic(graph)
         walls: dict[str, list[float]] = {x: [] for x in executors}
+        cpus: dict[str, list[float]] = {x: [] for x in executors}
+        setups: list[float] = []
         same = True
         for r in range(args.repeats):
             got = {}
             for x in (executors if r % 2 == 0 else executors[::-1]):
-                wall, got[x] = time_plane(network, graph, traffic, x)
+                setup_s, wall, cpu, got[x] = time_plane(network, graph, traffic, x)
                 walls[x].append(wall)
+                cpus[x].append(cpu)
+                setups.append(setup_s)
             if "simpy" in got:
                 same &= all(np.array_equal(a, b) for a, b in zip(got["sweep"], got["simpy"]))
         row = {"edges": len(graph.edges), "transfers": len(traffic),
                "transfers_per_step": len(traffic) // STEPS,
-               **{f"{x}_s": statistics.median(w) for x, w in walls.items()},
+               "plane_setup_s": statistics.median(setups),
+               **{f"{x}_epoch_s": statistics.median(w) for x, w in walls.items()},
+               **{f"{x}_epoch_cpu_s": statistics.median(c) for x, c in cpus.items()},
                "ledger": ledger_bytes(graph, traffic, got["sweep"])}
         if "simpy" in walls:
             row["simpy_over_sweep"] = statistics.median(s / w for s, w in zip(walls["simpy"], walls["sweep"]))
+            row["simpy_over_sweep_cpu"] = statistics.median(s / w for s, w in zip(cpus["simpy"], cpus["sweep"]))
             row["identical_times"] = bool(same)
         result["modes"][mode] = row
     args.out.parent.mkdir(parents=True, exist_ok=True)

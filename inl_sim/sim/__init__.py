@@ -1,6 +1,7 @@
 """Wing 4, sim: one training run in motion: learning-plane steps, network-plane time, the ledger.
 
-Lives here: the transfer ledger (``accounting``), metrics derived from its records
+Lives here: the columnar transfer ledger (``accounting``) and its record view
+(``table``: :class:`TransferTable`, CSV and Parquet writers), metrics derived from its records
 (``metrics``), the link channels that own time (``links``), the network plane that times
 a learning plane's traffic (``timing``: :class:`NetworkPlane`, :class:`EpochTraffic`) with
 its node programs and SimPy executor (``programs``) and its vectorised fault-free INL

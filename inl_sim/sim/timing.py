@@ -26,8 +26,8 @@ import numpy as np
 import simpy
 
 from inl_sim.errors import InlSimError
-from inl_sim.sim.accounting import DIRECTIONS
-from inl_sim.sim.programs import inl_programs, run_programs
+from inl_sim.sim.accounting import DIRECTIONS, Ledger
+from inl_sim.sim.programs import Program, Transmit, inl_programs, run_programs
 from inl_sim.sim.sweep import levels_of, sweep_inl
 
 __all__ = ["EpochTraffic", "NetworkPlane", "TrafficError", "EXECUTORS", "BACKWARD_FLOPS_FACTOR"]
@@ -114,24 +114,95 @@ class NetworkPlane:
         if executor not in EXECUTORS:
             raise TrafficError(f"executor: {executor!r} is not known; choose one of {EXECUTORS}")
         self.executor, self.graph, self.order = executor, graph, tuple(graph.order)
-        self.index = {v: i for i, v in enumerate(self.order)}
+        live = set(self.order)
+        #: node table: the training graph's order first (what EpochTraffic indexes), then
+        #: the network's other nodes (relays of multi-hop routes for other paradigms)
+        self.nodes = self.order + tuple(v for v in network.graph.nodes if v not in live)
+        self.index = {v: i for i, v in enumerate(self.nodes)}
         n = len(self.order)
         self.flops_per_sample = np.array([int(flops_per_sample[v]) for v in self.order], dtype=np.int64)
         self.flops_per_s = np.array([float(network.graph.nodes[v]["flops_per_s"]) for v in self.order])
+        self.network = network
         self.child = np.array([self.index[c] for c, _ in graph.edges], dtype=np.int64)
         self.parent = np.array([self.index[p] for _, p in graph.edges], dtype=np.int64)
-        # channel 2e carries edge e's activations (child -> parent), 2e + 1 its errors back
-        links = [network.graph.edges[c, p] for c, p in graph.edges]
-        self.capacity_bps = np.repeat([float(a["capacity_bps"]) for a in links], 2)
-        self.latency_s = np.repeat([float(a["latency_s"]) for a in links], 2)
-        self.free_at_s = np.zeros(2 * len(links))
-        self.chan_fwd = 2 * np.arange(len(links), dtype=np.int64)
-        self.chan_bwd = self.chan_fwd + 1
+        n_edges = len(self.child)
+        # channels of the active links first: e carries activations child -> parent,
+        # n_edges + e the errors back; other links get channels when first used
+        self.chan_fwd = np.arange(n_edges, dtype=np.int64)
+        self.chan_bwd = n_edges + self.chan_fwd
+        adj = network.graph.adj
+        links = [adj[c][p] for c, p in graph.edges]
+        cap = np.array([float(a["capacity_bps"]) for a in links])
+        lat = np.array([float(a["latency_s"]) for a in links])
+        self.chan_src = np.concatenate([self.child, self.parent])
+        self.chan_dst = np.concatenate([self.parent, self.child])
+        #: per channel: capacity, latency and when it is next free (persists across epochs)
+        self.capacity_bps, self.latency_s = np.tile(cap, 2), np.tile(lat, 2)
+        self.free_at_s = np.zeros(2 * n_edges)
+        self._index_channels()
         self._edge_key = self.child * n + self.parent
         self._by_key = np.argsort(self._edge_key, kind="stable")
         self._levels = levels_of(n, self.child, self.parent, np.arange(n))
         self.now_s = 0.0
         self.env = simpy.Environment()
+
+    def _index_channels(self) -> None:
+        self._chan_key = self.chan_src * len(self.nodes) + self.chan_dst
+        self._chan_sorted = np.argsort(self._chan_key, kind="stable")
+
+    def _lookup(self, key: np.ndarray) -> np.ndarray:
+        """Channel id per key (a channel whose key differs where none exists)."""
+        if not len(self._chan_key):
+            return np.zeros(len(key), dtype=np.int64)
+        sorted_keys = self._chan_key[self._chan_sorted]
+        return self._chan_sorted[np.minimum(np.searchsorted(sorted_keys, key), len(sorted_keys) - 1)]
+
+    def channel_of(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Channel ids of directed links ``src -> dst`` (indices into :attr:`nodes`).
+
+        A link of the network outside the training graph gets its channel on first use.
+        """
+        src, dst = np.asarray(src, dtype=np.int64).ravel(), np.asarray(dst, dtype=np.int64).ravel()
+        key = src * len(self.nodes) + dst
+        found = self._lookup(key)
+        missing = np.flatnonzero(self._chan_key[found] != key) if len(self._chan_key) else np.arange(len(key))
+        if len(missing):
+            adj = self.network.graph.adj
+            new = []
+            for k in np.unique(key[missing]).tolist():
+                u, v = divmod(k, len(self.nodes))
+                if self.nodes[v] not in adj[self.nodes[u]]:
+                    i = int(missing[np.flatnonzero(key[missing] == k)[0]])
+                    raise TrafficError(f"transfer {i}: {self.nodes[u]!r} -> {self.nodes[v]!r} is not a link of "
+                                       "the network; send over a route, one transfer per hop")
+                new.append((u, v, adj[self.nodes[u]][self.nodes[v]]))
+            self.chan_src = np.append(self.chan_src, [u for u, _, _ in new])
+            self.chan_dst = np.append(self.chan_dst, [v for _, v, _ in new])
+            self.capacity_bps = np.append(self.capacity_bps, [float(a["capacity_bps"]) for _, _, a in new])
+            self.latency_s = np.append(self.latency_s, [float(a["latency_s"]) for _, _, a in new])
+            self.free_at_s = np.append(self.free_at_s, np.zeros(len(new)))
+            self._index_channels()
+            found = self._lookup(key)
+        return found
+
+    # ------------------------------------------------------------------ any paradigm
+    def time_programs(self, programs: Sequence[Program], src: np.ndarray, dst: np.ndarray,
+                      nbytes: np.ndarray, *, transmit: Transmit | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run node programs (see :mod:`inl_sim.sim.programs`) from :attr:`now_s` with SimPy.
+
+        ``src``/``dst``/``nbytes`` describe the transfers the programs' ids refer to
+        (``src``/``dst`` index :attr:`nodes`; a multi-hop route is one transfer per hop).
+        Any paradigm's traffic is timed this way; ``transmit`` replaces the fault-free
+        FIFO rule (see :func:`~inl_sim.sim.programs.run_programs`).  Returns send, start
+        and arrival times.
+        """
+        chan = self.channel_of(src, dst)
+        tx_s = 8.0 * np.asarray(nbytes, dtype=np.int64) / self.capacity_bps[chan]
+        env = self._env_at(self.now_s)
+        times = run_programs(env, programs, chan, tx_s, self.latency_s, self.free_at_s, transmit=transmit)
+        self.now_s = float(env.now)
+        return times
 
     # ------------------------------------------------------------------ INL
     def time_inl_epoch(self, traffic: EpochTraffic) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,22 +211,24 @@ class NetworkPlane:
         Advances :attr:`now_s` to the moment the last node finished the epoch.
         """
         slots, edge = self._slots(traffic)
-        chan = np.where(traffic.direction == 0, self.chan_fwd[edge], self.chan_bwd[edge])
-        tx_s = 8.0 * traffic.nbytes / self.capacity_bps[chan]
         # (S, N): the reference engine's flops_per_sample * batch / flops_per_s, float op for float op
         compute_s = (self.flops_per_sample[None, :] * traffic.batch.astype(np.int64)[:, None]) / self.flops_per_s
-        if self.executor == "sweep":
-            t_send, t_start, t_arrive, end_s = sweep_inl(
-                self._levels, self.child, self.parent, self.chan_fwd, self.chan_bwd, slots, tx_s,
-                self.latency_s, self.free_at_s, compute_s, BACKWARD_FLOPS_FACTOR, self.now_s)
-        else:
+        if self.executor == "simpy":
             programs = inl_programs(slots, self._children(), self._parents(), self._edge_of(),
                                     self.index[self.graph.fusion], compute_s, BACKWARD_FLOPS_FACTOR)
-            env = self._env_at(self.now_s)
-            t_send, t_start, t_arrive = run_programs(env, programs, chan, tx_s, self.latency_s, self.free_at_s)
-            end_s = float(env.now)
-        self.now_s = end_s
+            return self.time_programs(programs, traffic.src, traffic.dst, traffic.nbytes)
+        chan = np.where(traffic.direction == 0, self.chan_fwd[edge], self.chan_bwd[edge])
+        tx_s = 8.0 * traffic.nbytes / self.capacity_bps[chan]
+        t_send, t_start, t_arrive, self.now_s = sweep_inl(
+            self._levels, self.child, self.parent, self.chan_fwd, self.chan_bwd, slots, tx_s,
+            self.latency_s, self.free_at_s, compute_s, BACKWARD_FLOPS_FACTOR, self.now_s)
         return t_send, t_start, t_arrive
+
+    def record_inl_epoch(self, traffic: EpochTraffic, ledger: Ledger) -> None:
+        """Time an epoch and append its transfers to ``ledger`` (built with ``nodes=graph.order``)."""
+        times = self.time_inl_epoch(traffic)
+        ledger.extend_columns(traffic.epoch, traffic.step, traffic.src, traffic.dst, traffic.direction,
+                              traffic.n_values, traffic.nbytes, *times)
 
     def _slots(self, traffic: EpochTraffic) -> tuple[np.ndarray, np.ndarray]:
         """(S, E, 2) transfer id per (step, edge, direction) and each transfer's edge.
@@ -167,6 +240,11 @@ class NetworkPlane:
         if len(traffic) and traffic.direction.max() > 1:
             raise TrafficError("EpochTraffic.direction: INL timing takes forward (0) and backward (1) only; "
                                "other kinds need their own program builder")
+        for name in ("src", "dst"):
+            col = getattr(traffic, name)
+            if len(col) and (col.min() < 0 or col.max() >= n):
+                raise TrafficError(f"EpochTraffic.{name}: indices {col.min()}..{col.max()} must index "
+                                   f"graph.order (0..{n - 1})")
         forward = traffic.direction == 0
         child = np.where(forward, traffic.src, traffic.dst).astype(np.int64)
         parent = np.where(forward, traffic.dst, traffic.src).astype(np.int64)
