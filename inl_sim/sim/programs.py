@@ -16,13 +16,13 @@ latency_s`` after it started, exactly as :class:`inl_sim.sim.links.Channel` does
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
-from typing import Callable, Generator, Iterator, Sequence
+from typing import Callable, Generator, Sequence
 
 import numpy as np
 import simpy
 from simpy.core import NORMAL
+
+from inl_sim.network.gcpause import paused_gc
 
 __all__ = ["RECV", "COMPUTE", "SEND", "Program", "Transmit", "Delivery", "run_programs", "inl_programs"]
 
@@ -110,29 +110,14 @@ def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: n
                     t_send[i], t_start[i], t_arrive[i] = now, start, arrive
                     deliveries[i].schedule(arrive - now)
 
-    with _gc_paused():
+    # SimPy allocates an event per transfer: hundreds of thousands of short-lived objects
+    # re-trigger full collections (~40 % of the CPU time at 2,000 nodes); refcounting frees them.
+    with paused_gc():
         for ops in programs:
             env.process(process(ops))
         env.run()
     free_at_s[:] = free
     return t_send, t_start, t_arrive
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while SimPy allocates an event per transfer.
-
-    Hundreds of thousands of short-lived events trigger a full collection again and again
-    (about 40 % of the CPU time at 2,000 nodes); reference counting frees them anyway,
-    and the collector runs as usual once the epoch is timed.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def inl_programs(slots: np.ndarray, children: Sequence[Sequence[int]], parents: Sequence[Sequence[int]],
