@@ -23,6 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import closing, suppress
@@ -50,11 +52,19 @@ def run_task(task: Task) -> RunResult:
     return run(sc, seed, method=method, out_dir=None, progress=False, threads=1)
 
 
-def _worker_init() -> None:
-    """Worker process start: one torch thread, and Ctrl-C is the driver's to handle."""
+def _worker_init(driver_pid: int) -> None:
+    """Worker process start: one torch thread, Ctrl-C is the driver's to handle, and the
+    worker exits when the driver is gone (a SIGKILLed study leaves no orphan training)."""
     import torch
     torch.set_num_threads(1)  # tiny modules: one thread per worker beats oversubscription
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver cancels us; no worker tracebacks
+    threading.Thread(target=_exit_with_driver, args=(driver_pid,), name="inl-sim-driver-watch", daemon=True).start()
+
+
+def _exit_with_driver(driver_pid: int, period_s: float = 1.0) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(period_s)
+    os._exit(1)
 
 
 class Executor(ABC):
@@ -97,7 +107,7 @@ class ProcessExecutor(Executor):
     def stream(self, tasks: Sequence[Task]) -> Iterator[tuple[int, RunResult]]:
         workers = min(self.jobs or os.cpu_count() or 1, max(1, len(tasks)))
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                   initializer=_worker_init)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         finished = False
         try:
             index_of: dict[Future, int] = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
