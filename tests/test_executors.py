@@ -87,8 +87,8 @@ def test_an_interrupt_cancels_pending_runs_and_stops_the_workers() -> None:
         seen.append(task)
         raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        execute(tasks, executor="process", jobs=2, on_result=first_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):  # one worker: three runs are still pending
+        execute(tasks, executor="process", jobs=1, on_result=first_then_interrupt)
     assert len(seen) == 1
     assert multiprocessing.active_children() == []
 
@@ -205,7 +205,7 @@ def test_cli_topologies_compare_in_worker_processes_equals_local(tmp_path: Path,
     scenario = _scenario_file(tmp_path)
     compare_topologies(load_scenario(scenario), ["mesh9.yaml"], seeds=1, out_dir=tmp_path / "local")
     code = cli.main(["topologies", "compare", str(scenario), "--files", "mesh9.yaml", "--seeds", "1",
-                     "--executor", "process", "--jobs", "2", "--no-progress", "--out", str(tmp_path / "process")])
+                     "--executor", "process", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "process")])
     assert code == 0, capsys.readouterr().err
     local, process = (json.loads((tmp_path / n / "survey.json").read_text())["rows"] for n in ("local", "process"))
     assert [{k: v for k, v in r.items() if UNTIMED not in k} for r in process] == \
@@ -214,3 +214,55 @@ def test_cli_topologies_compare_in_worker_processes_equals_local(tmp_path: Path,
         a, b = (tmp_path / n / "runs" / f"mesh9.yaml.{mode}" / "seed0" / "transfers.csv" for n in ("local", "process"))
         assert a.read_bytes() == b.read_bytes()
     assert multiprocessing.active_children() == []
+
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter from /proc (None: gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    """Live (non-zombie) child processes of ``pid``, from /proc."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue
+        if int(ppid) == pid and state != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
+def test_workers_exit_when_the_driver_is_killed(tmp_path: Path) -> None:
+    """SIGKILL gives the driver no chance to clean up: the workers must notice on their own
+    (without the watch they went on training: all still alive 15 s after the kill)."""
+    import signal
+    import subprocess
+    import time
+    from conftest import PYTHON, ROOT, cli_env
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(yaml.safe_dump(tiny_scenario(training__epochs=1000)), encoding="utf-8")
+    driver = subprocess.Popen([PYTHON, str(ROOT / "run.py"), "compare", str(scenario), "--jobs", "2", "--no-progress",
+                               "--out", str(tmp_path / "out")], env=cli_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_children(driver.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        workers = _children(driver.pid)  # 2 workers (and multiprocessing's resource tracker)
+        assert len(workers) >= 2, "the driver started no worker processes"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        deadline = time.monotonic() + 30
+        while (alive := [w for w in workers if _state(w) not in (None, "Z")]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive == []
+    finally:
+        driver.kill()

@@ -23,9 +23,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import closing
+from contextlib import closing, suppress
 from multiprocessing import get_context
 from typing import Any, Callable, ClassVar, Iterator, Sequence
 
@@ -50,11 +52,19 @@ def run_task(task: Task) -> RunResult:
     return run(sc, seed, method=method, out_dir=None, progress=False, threads=1)
 
 
-def _worker_init() -> None:
-    """Worker process start: one torch thread, and Ctrl-C is the driver's to handle."""
+def _worker_init(driver_pid: int) -> None:
+    """Worker process start: one torch thread, Ctrl-C is the driver's to handle, and the
+    worker exits when the driver is gone (a SIGKILLed study leaves no orphan training)."""
     import torch
     torch.set_num_threads(1)  # tiny modules: one thread per worker beats oversubscription
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver cancels us; no worker tracebacks
+    threading.Thread(target=_exit_with_driver, args=(driver_pid,), name="inl-sim-driver-watch", daemon=True).start()
+
+
+def _exit_with_driver(driver_pid: int, period_s: float = 1.0) -> None:
+    while os.getppid() == driver_pid:
+        time.sleep(period_s)
+    os._exit(1)
 
 
 class Executor(ABC):
@@ -97,7 +107,7 @@ class ProcessExecutor(Executor):
     def stream(self, tasks: Sequence[Task]) -> Iterator[tuple[int, RunResult]]:
         workers = min(self.jobs or os.cpu_count() or 1, max(1, len(tasks)))
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                   initializer=_worker_init)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         finished = False
         try:
             index_of: dict[Future, int] = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
@@ -115,23 +125,25 @@ class ProcessExecutor(Executor):
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel queued tasks and end the running ones now (a run can take hours)."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
+    """Cancel queued tasks and end the running ones now (a run can take hours).
+
+    Workers are terminated first, so the pool's manager thread sees them gone, fails what
+    was pending and releases its queues; ``shutdown`` then returns at once.
+    """
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
         proc.terminate()
-    for proc in procs:
-        proc.join(timeout=30)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RayExecutor(Executor):
     """Runs each task as a Ray task (``num_cpus=1``, one torch thread).
 
     ``ray_address`` None: the ``RAY_ADDRESS`` variable, else a fresh local instance with
-    ``jobs`` CPUs (all cores when None); ``"auto"`` (the cluster ``ray start --head``
-    started on this machine), ``"host:6379"`` or ``"ray://host:10001"``: an existing cluster.  The inl_sim package travels to the workers with the job (``py_modules``), so
-    a cluster needs only the same Python dependencies.  A Ray instance that was running
-    before is left running; one we started is shut down at the end.
+    ``jobs`` CPUs (all cores when None); ``"auto"`` (the cluster this machine belongs to),
+    ``"host:6379"`` or ``"ray://host:10001"`` (Ray Client): an existing cluster.  The
+    inl_sim package travels to the workers with the job (``py_modules``), so a cluster
+    needs only the same Python dependencies and runs the driver's code.  A Ray instance
+    that was running before is left running; one we started is shut down at the end.
     """
 
     name = "ray"
@@ -152,7 +164,8 @@ class RayExecutor(Executor):
         finally:
             if not finished:
                 for ref in refs:
-                    ray.cancel(ref, force=True)
+                    with suppress(Exception):  # never mask the error that stopped us
+                        ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
 
@@ -173,9 +186,10 @@ class RayExecutor(Executor):
         try:
             ray.init(**kwargs)
         except ConnectionError as exc:
-            raise ExecutorError(f"ray_address: {self.ray_address!r} cannot be reached ({exc}); start a cluster "
-                                f"with 'ray start --head' and pass the address it prints, or omit "
-                                f"--ray-address for a local instance") from exc
+            raise ExecutorError(f"ray_address: {address!r} cannot be reached ({exc}); start a cluster with "
+                                f"'ray start --head' and pass the address it prints (with RAY_AUTH_MODE=token "
+                                f"if it uses token authentication), or omit --ray-address for a local "
+                                f"instance") from exc
         return True
 
 
