@@ -21,6 +21,7 @@ from inl_sim.network import Network
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import Scenario, load_scenario
 from inl_sim.sim.accounting import Transfer
+from inl_sim.sim.energy import Energy, run_energy, training_flops
 from inl_sim.sim.metrics import exchange_bytes
 from inl_sim.study.setup import RunSetup, check_seed, prepare
 from inl_sim.study.show import nominal_bits_per_value
@@ -57,6 +58,7 @@ class RunResult:
     rate_estimator: str
     history: list[dict]
     transfers: list[Transfer] = field(repr=False)
+    energy: Energy | None = field(default=None, repr=False)
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -85,6 +87,7 @@ class RunResult:
             "gate": self.scenario.gate.kind, "beta": self.scenario.gate.beta,
             "encoding": self.scenario.message.encoding, "n_transfers": len(self.transfers),
             "package_version": __version__, "torch_version": torch.__version__,
+            **(self.energy.summary() if self.energy is not None else {}),
         }
 
 
@@ -150,5 +153,13 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         sim_time_s=float(setup.engine.env.now), wall_time_s=wall_s,
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
-        transfers=list(setup.ledger.records),
+        transfers=list(setup.ledger.records), energy=_energy(setup, len(history)),
     )
+
+
+def _energy(setup: RunSetup, epochs: int) -> Energy:
+    """Radio energy from the records, compute from each live node's FLOPs over every epoch."""
+    per_sample = {v: setup.engine.nodes[v].flops_per_sample for v in setup.graph.order}
+    flops = training_flops(per_sample, setup.dataset.n_train * epochs)
+    return run_energy(setup.ledger.records, flops, setup.scenario.energy, nodes=list(setup.network.graph),
+                      sim_time_s=float(setup.engine.env.now))
