@@ -175,6 +175,12 @@ def _number_or_value(value: object) -> object:
 
 def cmd_topologies(args: argparse.Namespace) -> int:
     from inl_sim.study import survey
+    if args.action == "list" and args.library:
+        from inl_sim.network.library import format_library_markdown, list_library
+        rows = list_library(args.match)
+        print(format_library_markdown(rows), end="")
+        print(f"{len(rows)} network(s); use one as topology: {{library: <name>}}")
+        return 0
     if args.action == "list":
         print(survey.format_list_markdown(survey.list_topologies()), end="")
         return 0
@@ -199,7 +205,10 @@ def _add_topologies(sub: Any) -> None:
     """``topologies list`` and ``topologies compare SCENARIO ...``."""
     text = "survey topologies: list the shipped files, or compare dense vs spt over several topologies"
     actions = sub.add_parser("topologies", help=text, description=text).add_subparsers(dest="action", required=True)
-    actions.add_parser("list", help="shipped topology files: nodes, links, roles").set_defaults(func=cmd_topologies)
+    p = actions.add_parser("list", help="shipped topology files (or, with --library, the topohub library)")
+    p.add_argument("--library", action="store_true", help="list the 700+ topohub networks (topology.library)")
+    p.add_argument("--match", help="with --library: keep names containing TEXT (case-insensitive)")
+    p.set_defaults(func=cmd_topologies)
     text = "one scenario over several topologies: edges, tree edges, exchange reduction, time/epoch, accuracy"
     p = actions.add_parser("compare", help=text, description=text)
     p.add_argument("scenario", help="scenario YAML file (see scenarios/)")

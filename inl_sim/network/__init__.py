@@ -1,14 +1,17 @@
 """Wing 2, network: graphs with roles, and the training graphs routed over them.
 
 Lives here: seeded generators (``generators``; random geometric and knn on a KD-tree),
-topology files (``topofile``), the :class:`Network` with its fusion node and sensors
+topology files (``topofile``), the topohub library of 700+ real networks with capacity
+rules and fibre latency (``library``), radio links from positions and a link budget
+(``wireless``; Shannon capacity, one KD-tree radius query), the :class:`Network` with its fusion node and sensors
 (``build``), the ``most_central`` fusion rule (``centrality``: closeness up to 1,000
 nodes, BFS sweeps above), and the training graphs, dense and Dijkstra trees
 (``routing``).  Setup is O(V + E log V) time and O(V + E) memory: 10,000 nodes in
 well under a second, 100,000 in seconds (``gcpause`` keeps the cyclic collector out of
 it).  Never touches a tensor.
 May import: ``inl_sim.errors`` and ``inl_sim.scenario``.
-Add a generator: one function + one ``GENERATORS`` entry in ``generators``; an edge
+Add a generator: one function + one ``GENERATORS`` entry in ``generators``; a topology
+source: one module + one branch in ``build._source``; an edge
 cost: one function + one ``EDGE_COSTS`` entry in ``routing``; a training graph: one
 builder ``(Routes) -> [(child, parent)]`` + one ``TRAINING_GRAPHS`` entry in ``routing``.
 """

@@ -7,10 +7,13 @@ sensors.  The graph's node order is the stable order used to break every tie
 downstream, so it is fixed here once: ``0..n-1`` for generated graphs, file order for
 files and explicit lists.
 
-Graphs come from three sources: a seeded generator (:data:`GENERATORS`), a file under
+Graphs come from four sources: a seeded generator (:data:`GENERATORS`), a file under
 ``topologies/`` (GraphML or a YAML edge list, read by :mod:`inl_sim.network.topofile` and
-re-exported here as :func:`read_topology_file`) or explicit ``topology.nodes`` /
-``topology.edges`` (parsed by the same code as a YAML file).  Every random choice (the
+re-exported here as :func:`read_topology_file`), a topohub network
+(:mod:`inl_sim.network.library`) or explicit ``topology.nodes`` / ``topology.edges``
+(parsed by the same code as a YAML file).  ``topology.wireless`` then replaces the links
+by those the radio allows (:mod:`inl_sim.network.wireless`) and ``topology.capacity_rule``
+fills capacities the source lacks.  Every random choice (the
 draw, link attributes, ``k_random`` sensors) derives from one topology seed, each from
 its own stream, so changing the capacity distribution does not move the nodes.
 
@@ -35,6 +38,8 @@ from inl_sim.errors import TopologyError
 from inl_sim.network.centrality import most_central
 from inl_sim.network.gcpause import paused_gc
 from inl_sim.network.generators import GENERATORS, generate
+from inl_sim.network.library import apply_capacity_rule, is_geographic, read_library
+from inl_sim.network.wireless import wireless_links
 from inl_sim.scenario import Distribution, SensorSpec, TopologySpec
 # File reading/writing lives in topofile; its public names are re-exported here.
 from inl_sim.network.topofile import (
@@ -208,9 +213,34 @@ def _source(spec: TopologySpec, topo_seed: int, base_dir: Path | None) -> tuple[
         path = _resolve_file(spec.file, base_dir)
         graph, meta = read_topology_file(path)
         return graph, meta, path.stem, fix
+    if spec.library:
+        return read_library(spec.library, latency_from_distance=_default_latency(spec)), {}, spec.library, fix
     if spec.edges:
         return _graph_from_lists(spec.nodes, spec.edges, "topology."), {}, "explicit", fix
-    raise TopologyError("topology: no source; set topology.generator, topology.file or topology.nodes/edges")
+    raise TopologyError("topology: no source; set topology.generator, topology.file, topology.library "
+                        "or topology.nodes/edges")
+
+
+def _default_latency(spec: TopologySpec) -> bool:
+    """True when the scenario left ``latency_s`` at its default: lengths then set latency."""
+    return spec.latency_s == TopologySpec().latency_s
+
+
+def _real_links(graph: nx.Graph, spec: TopologySpec, topo_seed: int, fix: str) -> tuple[nx.Graph, str]:
+    """Wireless links from geometry, then the capacity rule (``library``, ``wireless``)."""
+    if spec.wireless is not None:
+        if spec.library and is_geographic(spec.library):
+            raise TopologyError(f"topology.wireless: {spec.library!r} has (longitude, latitude) positions; "
+                                "wireless links need planar positions: use a gabriel/* network or a generator")
+        graph = wireless_links(graph, spec.wireless)
+        if not _default_latency(spec):
+            for _, _, data in graph.edges(data=True):
+                del data["latency_s"]
+        fix = ("raise topology.wireless.tx_power_dbm, lower min_snr_db or area_m, "
+               "or give more nodes (the radio reaches too short)")
+    if spec.capacity_rule is not None:
+        apply_capacity_rule(graph, spec.capacity_rule, _rng(topo_seed, "capacity_bps"))
+    return graph, fix
 
 
 def build_network(spec: TopologySpec, *, seed: int, base_dir: Path | None = None) -> Network:
@@ -248,6 +278,7 @@ def _build_network(spec: TopologySpec, seed: int, base_dir: Path | None) -> Netw
     if isinstance(topo_seed, bool) or not isinstance(topo_seed, int) or topo_seed < 0:
         raise TopologyError(f"topology.seed: {topo_seed!r} must be an integer >= 0; use e.g. 0")
     graph, meta, name, fix = _source(spec, topo_seed, base_dir)
+    graph, fix = _real_links(graph, spec, topo_seed, fix)
     if graph.number_of_nodes() < 2:
         raise TopologyError(f"topology ({name}): graph has {graph.number_of_nodes()} node(s); INL needs a "
                             "fusion node and at least one sensor: give at least 2 nodes and a link")

@@ -26,6 +26,7 @@ from inl_sim.sim.accounting import Transfer
 from inl_sim.report.figures import (ReportData, _plotly, exchange_figure, learning_curves_figure, link_bytes,
                                     node_positions, rate_accuracy_figure, sim_time_figure, topology_figure)
 from inl_sim.report.timeline import critical_path, step_timeline_figure
+from inl_sim.report.energy import energy_figure
 from inl_sim.sim.metrics import METRICS, mean_std
 from inl_sim.study.results import read_json, read_run
 
@@ -143,6 +144,10 @@ FIGURES: tuple[tuple[str, str, Callable[[ReportData], Any], str], ...] = (
      "Every link transfer of the first training step (one row per directed link): grey is waiting for a busy "
      "channel, blue forward, orange backward. The red line is the critical path: the chain of transfers, each "
      "the last to reach its sender before it sent, that ends with the step's last arrival."),
+    ("energy", "Energy map", energy_figure,
+     "Where the joules go (mean over seeds, from each run's energy.json): nodes sized and coloured by their "
+     "total energy (radio tx + rx, compute, idle), links widened and darkened by the transmit energy spent on "
+     "them in both directions. The model and its coefficients are the scenario's energy section."),
 )
 
 PAGE = Template("""<!DOCTYPE html>

@@ -18,7 +18,7 @@ import typing
 from typing import Any, Callable, Mapping, Union
 
 from inl_sim.errors import ScenarioError
-from inl_sim.scenario.spec import (DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
+from inl_sim.scenario.spec import (CAPACITY_RULES, DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
                                    GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
 __all__ = ["build_spec", "validate_spec", "spec_error"]
@@ -53,6 +53,19 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "weight_decay": (lambda v: v >= 0, "must be >= 0", "use a non-negative weight decay"),
     "seeds": (lambda v: v >= 1, "must be >= 1", "compare over at least one seed"),
     "seed": (lambda v: v is None or 0 <= v < 2 ** 32, "must be in 0..4294967295", "use a non-negative 32-bit seed"),
+    # real networks: capacity rules, wireless links, energy (units in the names)
+    "bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e9"),
+    "low_bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e8"),
+    "high_bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e9"),
+    "ref_km": (lambda v: v > 0, "must be > 0", "give a reference length in km, e.g. 100"),
+    "exponent": (lambda v: v > 0, "must be > 0", "use a positive exponent, e.g. 3 for path loss"),
+    "bandwidth_hz": (lambda v: v > 0, "must be > 0", "give the channel bandwidth in Hz, e.g. 20.0e6"),
+    "ref_distance_m": (lambda v: v > 0, "must be > 0", "give the reference distance in metres, e.g. 1.0"),
+    "area_m": (lambda v: v > 0, "must be > 0", "give metres per position unit, e.g. 1000"),
+    "tx_j_per_bit": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 5.0e-8"),
+    "rx_j_per_bit": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 5.0e-8"),
+    "j_per_flop": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 1.0e-9"),
+    "idle_w": (lambda v: v >= 0, "must be >= 0", "use 0 to switch idle power off"),
 }
 
 _CHOICES: dict[str, tuple] = {
@@ -60,6 +73,8 @@ _CHOICES: dict[str, tuple] = {
     "data.kind": ("synthetic", "digits"),
     "model.aggregation": ("concat", "mean", "sum"),
     "routing.mode": ("dense", "spt"),
+    "topology.capacity_rule.rule": CAPACITY_RULES,
+    "topology.wireless.path_loss.model": ("log_distance",),
     "routing.dense_ties": ("drop", "keep"),
     "training.optimizer": ("adam", "sgd"),
     "simulation.engine": ("fast", "reference"),
@@ -275,9 +290,16 @@ def validate_spec(obj: object, path: str) -> None:
 
 def _validate_topology(spec: TopologySpec, path: str) -> None:
     sources = [name for name, given in (("generator", spec.generator), ("file", spec.file),
-                                         ("edges", spec.edges)) if given]
+                                         ("library", spec.library), ("edges", spec.edges)) if given]
     if len(sources) != 1:
-        raise spec_error(path or "topology", sources, "must name exactly one source: generator, file or edges",
-                    "set topology.generator, topology.file or topology.nodes/edges (and only one)")
+        raise spec_error(path or "topology", sources, "must name exactly one source: generator, file, library or edges",
+                    "set topology.generator, topology.file, topology.library or topology.nodes/edges (and only one)")
+    if spec.library is not None and spec.library.count("/") < 1:
+        raise spec_error(f"{path}.library", spec.library, "must be a topohub key <collection>/<name>",
+                         "write e.g. sndlib/abilene or gabriel/25/0 (python run.py topologies list --library)")
+    rule = spec.capacity_rule
+    if rule is not None and rule.low_bps > rule.high_bps:
+        raise spec_error(f"{path}.capacity_rule", [rule.low_bps, rule.high_bps], "needs low_bps <= high_bps",
+                         "swap or fix the bounds")
     if spec.nodes and not spec.edges:
         raise spec_error(f"{path}.edges", [], "is empty while nodes are given", "list the links as [u, v, {...}]")

@@ -14,6 +14,7 @@ __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS", "RATE_CHOICES",
     "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
     "GateSpec", "MessageSpec", "TrainingSpec", "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario",
+    "CapacityRule", "PathLossSpec", "WirelessSpec", "EnergySpec", "CAPACITY_RULES",
 ]
 
 NodeId = Union[int, str]
@@ -23,6 +24,7 @@ SENSOR_RULES = ("all", "leaves", "k_random", "farthest", "ids")
 GENERATORS = ("random_geometric", "knn", "waxman", "erdos_renyi", "grid", "star", "balanced_tree")
 DISTRIBUTIONS = ("constant", "uniform", "loguniform", "choice")
 RATE_CHOICES = ("kl_standard_normal", "kl_learned_prior", "aggregate_posterior")
+CAPACITY_RULES = ("constant", "uniform", "by_degree", "by_distance")
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,71 @@ class SensorSpec:
 
 
 @dataclass(frozen=True)
+class CapacityRule:
+    """Link capacities where the topology data has none (``inl_sim.network.library``).
+
+    ``constant``: ``bps``; ``uniform``: a seeded draw in [``low_bps``, ``high_bps``];
+    ``by_degree``: ``bps * min(deg u, deg v)``; ``by_distance``:
+    ``bps * min(1, (ref_km / length_km) ** exponent)``.
+    """
+
+    rule: str = "constant"
+    bps: float = 1.0e9
+    low_bps: float = 1.0e8
+    high_bps: float = 1.0e9
+    ref_km: float = 100.0
+    exponent: float = 1.0
+
+
+@dataclass(frozen=True)
+class PathLossSpec:
+    """Log-distance path loss: ``PL(d) = ref_loss_db + 10 * exponent * log10(d / ref_distance_m)``
+    (for d >= ref_distance_m; closer links are treated as at ref_distance_m).  The defaults,
+    40 dB at 1 m and exponent 3, are a 2.4 GHz urban/indoor-ish channel."""
+
+    model: str = "log_distance"
+    exponent: float = 3.0
+    ref_loss_db: float = 40.0
+    ref_distance_m: float = 1.0
+
+
+@dataclass(frozen=True)
+class WirelessSpec:
+    """Links from geometry: a link exists where SNR >= ``min_snr_db``, with Shannon capacity
+    ``bandwidth_hz * log2(1 + SNR)`` and latency ``distance / c``.
+
+    Node positions are multiplied by ``area_m`` (metres per position unit: generated graphs
+    live in the unit square, so ``area_m`` is the side of the field in metres).
+    Defaults: a 20 MHz channel at 20 dBm over thermal noise (-174 dBm/Hz), 10 dB threshold.
+    """
+
+    bandwidth_hz: float = 20.0e6
+    tx_power_dbm: float = 20.0
+    noise_dbm_per_hz: float = -174.0
+    path_loss: PathLossSpec = PathLossSpec()
+    min_snr_db: float = 10.0
+    area_m: float = 1000.0
+
+
+@dataclass(frozen=True)
+class EnergySpec:
+    """Energy model (``inl_sim.sim.energy``), computed from ledger records and node FLOPs.
+
+    Defaults are typical orders of magnitude, not zero, so every run reports an energy:
+    50 nJ/bit to transmit and receive (a low-power radio, e.g. the first-order radio
+    model's 50 nJ/bit electronics), 1 nJ/FLOP (an embedded CPU), no idle power.  Set a
+    coefficient to 0 to leave that term out.
+    """
+
+    tx_j_per_bit: float = 5.0e-8
+    rx_j_per_bit: float = 5.0e-8
+    j_per_flop: float = 1.0e-9
+    idle_w: float = 0.0
+
+
+@dataclass(frozen=True)
 class TopologySpec:
-    """Where the graph comes from (one of ``generator``, ``file``, ``edges``) and its roles.
+    """Where the graph comes from (one of ``generator``, ``file``, ``library``, ``edges``) and its roles.
 
     ``fusion`` is a node id or a rule (``most_central``, ``max_degree``, ``first``);
     ``sensors`` is ``all``, a list of ids or ``{rule, k}``.  Left null they take the
@@ -67,6 +132,10 @@ class TopologySpec:
 
     ``seed`` fixes the topology independently of the run seed, so that a comparison over
     seeds varies training, not the network (set it to ``null`` to draw it from the run seed).
+
+    ``library`` is a topohub key (``sndlib/abilene``); ``capacity_rule`` fills capacities
+    the data lacks (else ``capacity_bps``); ``wireless`` replaces the links by those that
+    the radio geometry allows over the node positions.
     """
 
     generator: str | None = None
@@ -82,6 +151,9 @@ class TopologySpec:
     sensors: SensorSpec | None = None
     seed: int | None = 0
     ensure_connected: bool = True
+    library: str | None = None
+    capacity_rule: CapacityRule | None = None
+    wireless: WirelessSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -225,3 +297,4 @@ class Scenario:
     simulation: SimulationSpec = SimulationSpec()
     compare: CompareSpec = CompareSpec()
     output_dir: str = "results"
+    energy: EnergySpec = EnergySpec()

@@ -2,7 +2,7 @@
 
 Lives here: the columnar transfer ledger (``accounting``) and its record view
 (``table``: :class:`TransferTable`, CSV and Parquet writers), metrics derived from its records
-(``metrics``), the link channels that own time (``links``), the network plane that times
+(``metrics``), the energy of a run from those records and the nodes' FLOPs (``energy``), the link channels that own time (``links``), the network plane that times
 a learning plane's traffic (``timing``: :class:`NetworkPlane`, :class:`EpochTraffic`) with
 its node programs and SimPy executor (``programs``) and its vectorised fault-free INL
 sweep (``sweep``), and the 0.1 per-node SimPy engine kept as the reference oracle

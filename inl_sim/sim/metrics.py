@@ -38,6 +38,9 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("rate_bits_aggregate_posterior_lower", "rate, minibatch lower (bits)", 1.0, "{:.2f}"),
     ("sim_time_per_epoch_s", "sim time/epoch (s)", 1.0, "{:.3f}"),
     ("wall_time_s", "wall time (s)", 1.0, "{:.1f}"),
+    ("energy_j", "energy (J)", 1.0, "{:.4g}"),
+    ("energy_tx_j", "tx energy (J)", 1.0, "{:.4g}"),
+    ("energy_compute_j", "compute energy (J)", 1.0, "{:.4g}"),
 )
 
 

@@ -25,6 +25,7 @@ from inl_sim.network import Network
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import Scenario, load_scenario
 from inl_sim.sim.accounting import TransferTable
+from inl_sim.sim.energy import Energy, run_energy, training_flops
 from inl_sim.sim.metrics import exchange_bytes
 from inl_sim.study.setup import RunSetup, check_seed, prepare
 from inl_sim.study.show import nominal_bits_per_value
@@ -70,6 +71,7 @@ class RunResult:
     accuracy_sampled: float | None = None
     rate_bits_by_estimator: dict = field(default_factory=dict)
     rate_prior_nbytes: int | None = None
+    energy: Energy | None = field(default=None, repr=False)
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -103,6 +105,7 @@ class RunResult:
             "engine": self.scenario.simulation.engine, "device": self.scenario.simulation.device,
             "package_version": __version__, "torch_version": torch.__version__, "status": self.status,
             **({f"diverged_{k}": v for k, v in self.diverged.items()} if self.diverged else {}),
+            **(self.energy.summary() if self.energy is not None else {}),
         }
 
 
@@ -189,6 +192,7 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         transfers=setup.ledger.records, accuracy_sampled=final["accuracy_sampled"],
         rate_bits_by_estimator=by_estimator,
         rate_prior_nbytes=prior_nbytes(latent, setup.graph.edges) if latent else None,
+        energy=_energy(setup, len(history)),
     )
 
 
@@ -204,3 +208,11 @@ def _diverged(setup: RunSetup, label: str, exc: DivergedError, wall_s: float) ->
         rate_estimator="n/a", history=list(exc.history), transfers=setup.ledger.records,
         status="diverged", diverged={"epoch": exc.epoch, "step": exc.step, "node": node, "reason": str(exc)},
     )
+
+
+def _energy(setup: RunSetup, epochs: int) -> Energy:
+    """Radio energy from the records, compute from each live node's FLOPs over every epoch."""
+    per_sample = {v: setup.engine.nodes[v].flops_per_sample for v in setup.graph.order}
+    flops = training_flops(per_sample, setup.dataset.n_train * epochs)
+    return run_energy(setup.ledger.records, flops, setup.scenario.energy, nodes=list(setup.network.graph),
+                      sim_time_s=float(setup.engine.sim_time_s))

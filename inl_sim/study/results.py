@@ -2,8 +2,8 @@
 
 A run folder holds ``scenario.resolved.yaml`` (every option, defaults included),
 ``summary.json``, ``history.csv``/``history.json`` (one row per epoch),
-``transfers.csv`` and ``transfers.parquet`` (one row per crossing of a link), ``network.json`` and
-``training_graph.json``.  A folder is first written under a hidden temporary name and
+``transfers.csv`` and ``transfers.parquet`` (one row per crossing of a link), ``network.json``,
+``training_graph.json`` and ``energy.json`` (joules per node and per directed link).  A folder is first written under a hidden temporary name and
 renamed into place only when complete, so a failed or interrupted run never leaves a
 half-written folder nor damages the results that were there before; every JSON and CSV
 file is replaced atomically too.  Which folders may be replaced, and the marker that
@@ -118,6 +118,8 @@ def write_run(result: Any, out_dir: Path, *, overwrite: bool = False, run_key: s
         write_parquet(tmp / "transfers.parquet", result.transfers)
         write_json(tmp / "network.json", network_to_dict(result.network))
         write_json(tmp / "training_graph.json", result.graph.to_dict())
+        if getattr(result, "energy", None) is not None:
+            write_json(tmp / "energy.json", result.energy.to_json())
     return Path(out_dir)
 
 
