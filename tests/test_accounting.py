@@ -160,7 +160,7 @@ def test_ledger_totals_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def
     ledger.write_csv(path)
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(FIELDS) and len(lines) == 5
-    assert lines[2] == "0,0,0,1,backward,8,16,1.0,1.5,2.0"
+    assert lines[2] == "0,0,0,1,backward,8,16,1.0,1.5,2.0,1,True"  # one attempt, delivered
 
 
 # --------------------------------------------------------------------------- link timing

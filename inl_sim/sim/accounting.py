@@ -2,7 +2,7 @@
 
 Every metric about communication (exchange bytes, per-link and per-epoch splits, the
 timeline of one step) is computed from these records and nothing else.  The ledger
-stores them as numpy columns in blocks (47 bytes per transfer, see
+stores them as numpy columns in blocks (49 bytes per transfer, see
 :data:`~inl_sim.sim.table.COLUMN_DTYPES`): the learning and network planes append a whole
 epoch at once with :meth:`Ledger.extend_columns`; the reference engine appends one
 :class:`Transfer` at a time with :meth:`Ledger.add`.  :attr:`Ledger.records` is a
@@ -55,13 +55,19 @@ class Ledger:
 
     def extend_columns(self, epoch: int | np.ndarray, step: np.ndarray, src: np.ndarray, dst: np.ndarray,
                        direction: np.ndarray, n_values: np.ndarray, nbytes: np.ndarray, t_send_s: np.ndarray,
-                       t_start_s: np.ndarray, t_arrive_s: np.ndarray) -> None:
+                       t_start_s: np.ndarray, t_arrive_s: np.ndarray, attempt: np.ndarray | None = None,
+                       delivered: np.ndarray | None = None) -> None:
         """Append many transfers at once; ``src``/``dst`` index :attr:`nodes`, ``direction``
-        indexes :data:`DIRECTIONS`, ``epoch`` may be one number for all."""
+        indexes :data:`DIRECTIONS`, ``epoch`` may be one number for all; ``attempt`` and
+        ``delivered`` default to 1 and True (a lossless link sends each message once)."""
         n = len(step)
         cols = dict(zip(FIELDS, (epoch, step, src, dst, direction, n_values, nbytes, t_send_s, t_start_s,
-                                 t_arrive_s)))
+                                 t_arrive_s, attempt, delivered)))
         cols["epoch"] = np.broadcast_to(np.asarray(epoch), (n,))
+        if attempt is None:
+            cols["attempt"] = np.ones(n, dtype=COLUMN_DTYPES["attempt"])
+        if delivered is None:
+            cols["delivered"] = np.ones(n, dtype=bool)
         block = {}
         for f, values in cols.items():
             arr = np.asarray(values)

@@ -1,6 +1,6 @@
 """Transfer records as columns: the :class:`Transfer` record and the :class:`TransferTable` view.
 
-A run moves millions of messages, so the ledger keeps them as numpy columns (47 bytes
+A run moves millions of messages, so the ledger keeps them as numpy columns (49 bytes
 per transfer) rather than Python objects.  :class:`TransferTable` is how users see them:
 ``len()``, iteration and integer indexing give :class:`Transfer` namedtuples with the
 original node ids and direction names; slicing or a mask gives a smaller table;
@@ -25,13 +25,13 @@ __all__ = ["Transfer", "FIELDS", "DIRECTIONS", "COLUMN_DTYPES", "TransferTable",
 NodeId = Hashable
 DIRECTIONS = ("forward", "backward", "parameters", "raw_data")
 
-#: Compact column types (47 bytes per transfer); an integer column is widened to int64
-#: the first time a value does not fit (e.g. a message over 4 GiB, epoch 65,536).
+#: Compact column types (49 bytes per transfer); an integer column is widened to int64
+#: the first time a value does not fit (e.g. a message over 4 GiB, epoch 65,536, attempt 256).
 COLUMN_DTYPES: dict[str, np.dtype] = {
     "epoch": np.dtype(np.uint16), "step": np.dtype(np.int32), "src": np.dtype(np.int32),
     "dst": np.dtype(np.int32), "direction": np.dtype(np.uint8), "n_values": np.dtype(np.uint32),
     "nbytes": np.dtype(np.uint32), "t_send_s": np.dtype(np.float64), "t_start_s": np.dtype(np.float64),
-    "t_arrive_s": np.dtype(np.float64),
+    "t_arrive_s": np.dtype(np.float64), "attempt": np.dtype(np.uint8), "delivered": np.dtype(np.bool_),
 }
 _ROWS_PER_BATCH = 65_536  # iteration and CSV writing decode this many rows at a time
 
@@ -42,6 +42,11 @@ class Transfer(NamedTuple):
     ``t_send_s``: when the sender handed it to the link; ``t_start_s``: when the link
     began serialising it (later if the channel was busy); ``t_arrive_s``: when the last
     bit reached the receiver.  ``nbytes`` is the size of what actually crossed.
+    ``attempt`` counts transmissions of the same message (1 on a lossless link) and
+    ``delivered`` says whether this attempt got through: a message lost twice then
+    delivered is three records, attempts 1, 2, 3, delivered False, False, True
+    (:mod:`inl_sim.sim.faults`).  Bytes sent sum over attempts; bytes delivered sum over
+    delivered records.
     """
 
     epoch: int
@@ -54,6 +59,8 @@ class Transfer(NamedTuple):
     t_send_s: float
     t_start_s: float
     t_arrive_s: float
+    attempt: int = 1
+    delivered: bool = True
 
 
 FIELDS = Transfer._fields
@@ -178,13 +185,16 @@ _DIRECTION_OBJECTS = _object_array(DIRECTIONS)
 def encode_rows(rows: Sequence[Sequence], nodes: dict[NodeId, int]) -> dict[str, np.ndarray]:
     """Columns (compact dtypes, widened where needed) from Transfer-like tuples."""
     cols = list(zip(*rows)) if rows else [()] * len(FIELDS)
+    defaults = Transfer._field_defaults  # rows of the 10 fault-free fields: one attempt, delivered
+    cols += [(defaults[f],) * len(rows) for f in FIELDS[len(cols):]]
     out = {}
     for f, values in zip(FIELDS, cols):
         if f in ("src", "dst"):
             values = [nodes[v] for v in values]
         elif f == "direction":
             values = [DIRECTIONS.index(d) for d in values]
-        out[f] = fit(np.asarray(values, dtype=np.float64 if f.startswith("t_") else np.int64), f)
+        kind = np.float64 if f.startswith("t_") else np.bool_ if f == "delivered" else np.int64
+        out[f] = fit(np.asarray(values, dtype=kind), f)
     return out
 
 

@@ -136,9 +136,11 @@ def _read_transfers(path: Path) -> list[dict]:
     if not path.is_file():
         raise ResultsError(f"{path}: missing; the run folder is incomplete, re-run it")
     numeric = {"epoch": int, "step": int, "n_values": int, "nbytes": int,
-               "t_send_s": float, "t_start_s": float, "t_arrive_s": float}
+               "t_send_s": float, "t_start_s": float, "t_arrive_s": float, "attempt": int,
+               "delivered": lambda v: v == "True"}
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != FIELDS:
+        # folders written before the attempt/delivered columns hold the first ten fields
+        if tuple(reader.fieldnames or ()) not in (FIELDS, FIELDS[:10]):
             raise ResultsError(f"{path}: header {reader.fieldnames} is not {list(FIELDS)}")
         return [{k: numeric[k](v) if k in numeric else v for k, v in row.items()} for row in reader]
