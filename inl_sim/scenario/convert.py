@@ -18,6 +18,7 @@ import typing
 from typing import Any, Callable, Mapping, Union
 
 from inl_sim.errors import ScenarioError
+from inl_sim.scenario.faults import FaultsSpec, check_faults_engine, to_faults
 from inl_sim.scenario.spec import (CAPACITY_RULES, DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
                                    GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
@@ -192,6 +193,7 @@ _SPECIAL: dict[object, Callable[[object, str], object]] = {
     Union[NodeId, None]: lambda v, p: None if v is None else _to_node(v, p),
     Union[SensorSpec, None]: lambda v, p: None if v is None else _to_sensors(v, p),
     tuple[MethodSpec, ...]: _to_methods,
+    FaultsSpec: to_faults,
 }
 
 
@@ -270,6 +272,7 @@ def validate_spec(obj: object, path: str) -> None:
             raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
     if isinstance(obj, Scenario):
         _validate_topology(obj.topology, "topology")
+        check_faults_engine(obj.faults, obj.simulation.engine)
     if isinstance(obj, CompareSpec):
         names = [m.name for m in obj.methods]
         for key in ("reference", "rate_reference"):

@@ -170,6 +170,7 @@ class FastEngine:
         back_bytes = np.zeros(len(self.graph.edges), dtype=np.int64)
         sent: list[torch.Tensor | None] = [None] * len(self.groups)
         penalty, logits = None, None
+        keep = self.recorder.begin_step(step, batch)   # (E,) inputs that arrive in time, or None: all
         for gi, g in enumerate(self.groups):
             x = g.views[:, idx_dev] if g.views is not None else None              # (G, B, d_view)
             inputs: list[torch.Tensor] = []
@@ -180,6 +181,8 @@ class FastEngine:
                 g.link.sink = back_bytes
                 received = gather(g.link, [sent[s] for s in g.link.sources])   # (k*G, B, d)
                 inputs = list(received.view(g.n_slots, len(g), *received.shape[1:]).unbind(0))
+            if keep is not None and inputs:
+                inputs = self._drop_late(g, inputs, keep)
             out, rate = g.forward(x, inputs, g.draw_noise(batch, g.generators))
             if g.nodes[0] == self.graph.fusion:
                 logits = out[0]                                                    # (B, C)
@@ -204,6 +207,20 @@ class FastEngine:
         self.recorder.add_step(step, batch, node_bytes[self.edge_child], back_bytes,
                                self.edge_child, self.edge_parent, batch * self._width())
         return loss, logits, labels
+
+    def _drop_late(self, g: Any, inputs: list[torch.Tensor], keep: np.ndarray) -> list[torch.Tensor]:
+        """Zeros in the slots of inputs the network plane dropped (faults, ``deadline``): the
+        receiver computes without them and no error flows back to their senders."""
+        n = len(g)
+        out = []
+        for k, x in enumerate(inputs):                                     # x: (G, B, d)
+            kept = keep[g.link.edge_of_row[k * n:(k + 1) * n]]
+            if kept.all():
+                out.append(x)
+                continue
+            mask = torch.as_tensor(kept, dtype=x.dtype, device=x.device)
+            out.append(x * mask[:, None, None])
+        return out
 
     def _encode(self, g: Any, out: torch.Tensor, rate: torch.Tensor | None, step: int) -> torch.Tensor:
         """The group's messages through the message codec, once per sender."""

@@ -4,7 +4,9 @@ A *program* is what one node does during an epoch, as a list of ops:
 
 * ``(RECV, ids)``: wait until every transfer in ``ids`` has arrived here;
 * ``(COMPUTE, seconds)``: be busy for ``seconds``;
-* ``(SEND, ids)``: hand each transfer in ``ids`` to its channel, in that order.
+* ``(SEND, ids)``: hand each transfer in ``ids`` to its channel, in that order;
+* ``(UNTIL, t_s)``: be idle until the absolute time ``t_s`` (a deadline: a node that
+  gave up on a late input still waited for it until then).
 
 The executor knows nothing about learning: it sees transfer ids, channels and sizes.
 Paradigms (INL today; federated and split learning later) are program *builders*
@@ -24,10 +26,10 @@ from simpy.core import NORMAL
 
 from inl_sim.network.gcpause import paused_gc
 
-__all__ = ["RECV", "COMPUTE", "SEND", "Program", "Transmit", "Delivery", "run_programs", "inl_programs"]
+__all__ = ["RECV", "COMPUTE", "SEND", "UNTIL", "Program", "Transmit", "Delivery", "run_programs", "inl_programs"]
 
-RECV, COMPUTE, SEND = 0, 1, 2
-#: One node's ops for an epoch: (RECV, ids) | (COMPUTE, seconds) | (SEND, ids).
+RECV, COMPUTE, SEND, UNTIL = 0, 1, 2, 3
+#: One node's ops for an epoch: (RECV, ids) | (COMPUTE, seconds) | (SEND, ids) | (UNTIL, t_s).
 Program = list[tuple[int, object]]
 #: transmit(transfer id, channel id, send time, free times per channel) -> (start, arrive)
 Transmit = Callable[[int, int, float, list], tuple[float, float]]
@@ -94,6 +96,9 @@ def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: n
                         yield event
             elif kind == COMPUTE:
                 yield env.timeout(arg)
+            elif kind == UNTIL:
+                if arg > env.now:
+                    yield env.timeout(arg - env.now)
             elif transmit is None:
                 now = env.now
                 for i in arg:

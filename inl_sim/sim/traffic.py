@@ -51,6 +51,10 @@ class TrafficRecorder:
     def start_epoch(self, epoch: int, n_edges: int) -> None:
         self.epoch, self._steps, self._batch = epoch, [], []
 
+    def begin_step(self, step: int, batch: int) -> None:
+        """A perfect network drops nothing (a fault recorder returns the inputs it keeps)."""
+        return None
+
     def add_step(self, step: int, batch: int, forward_nbytes: np.ndarray, backward_nbytes: np.ndarray,
                  child: np.ndarray, parent: np.ndarray, n_values: int) -> None:
         """One step: a forward transfer child -> parent and a backward one back, per active edge."""

@@ -7,8 +7,9 @@ only consume the :class:`RunSetup`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Any, Hashable
 
 import simpy
 import torch
@@ -18,10 +19,12 @@ from inl_sim.learning.coding import make_codec
 from inl_sim.learning.data import Dataset, make_dataset
 from inl_sim.learning.modules import NodeModule, build_modules, forward_flops
 from inl_sim.network import Network, build_network
+from inl_sim.network.faults import FaultSchedule
 from inl_sim.network.routing import TrainingGraph, build_training_graph
 from inl_sim.scenario import Scenario
 from inl_sim.sim.accounting import Ledger
 from inl_sim.sim.engine import Engine, NodeRuntime
+from inl_sim.sim.faults import FaultRecorder
 from inl_sim.sim.links import Channel
 from inl_sim.sim.plane import FastEngine
 from inl_sim.sim.timing import NetworkPlane
@@ -52,6 +55,8 @@ class RunSetup:
     modules: dict[NodeId, NodeModule]
     engine: Engine | FastEngine
     ledger: Ledger
+    #: the fault recorder (network plane with faults) when the scenario has a faults section
+    faults: FaultRecorder | None = None
 
 
 def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> RunSetup:
@@ -78,8 +83,13 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     backward_codec = make_codec(sc.message.grad_encoding, step=sc.message.grad_step, bits=sc.message.bits,
                                 field="message.grad_encoding")
     ledger = Ledger(nodes=tuple(graph.order))
+    faults = None
     if fast:
-        recorder = TrafficRecorder(ledger, graph.order, _network_plane(network, graph, modules))
+        plane = _network_plane(network, graph, modules)
+        recorder: Any = TrafficRecorder(ledger, graph.order, plane)
+        if sc.faults.active:
+            ledger = Ledger(nodes=tuple(graph.order) + tuple(v for v in network.graph if v not in plane.index))
+            faults = recorder = _fault_recorder(sc, seed, network, ledger, plane, dataset.n_train)
         engine: Engine | FastEngine = FastEngine(
             graph, runtimes, dataset.train_labels, forward_codec, backward_codec, recorder,
             optimizer=sc.training.optimizer, lr=sc.training.lr, weight_decay=sc.training.weight_decay,
@@ -88,7 +98,16 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
         env = simpy.Environment()
         engine = Engine(graph, runtimes, dataset.train_labels, _channels(env, network, graph), forward_codec,
                         backward_codec, ledger, env=env, apply_updates=apply_updates)
-    return RunSetup(sc, seed, network, graph, dataset, modules, engine, ledger)
+    return RunSetup(sc, seed, network, graph, dataset, modules, engine, ledger, faults)
+
+
+def _fault_recorder(sc: Scenario, seed: int, network: Network, ledger: Ledger, plane: NetworkPlane,
+                    n_train: int) -> FaultRecorder:
+    """The network plane with the scenario's faults: one schedule per run, seeded by the run seed."""
+    steps = math.ceil(n_train / sc.training.batch_size)
+    schedule = FaultSchedule(sc.faults, network, seed=seed, steps_per_epoch=steps)
+    bits = nominal_bits_per_value(sc.message.encoding, sc.message.bits)
+    return FaultRecorder(ledger, plane, schedule, seed=seed, width=sc.model.latent_dim, bytes_per_value=bits / 8)
 
 
 def _check_node_beta(sc: Scenario, graph: TrainingGraph) -> None:

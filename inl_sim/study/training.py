@@ -23,6 +23,7 @@ from inl_sim.learning.sampled import EVAL_DITHER_SEED, sampled_forward
 from inl_sim.learning.modules import composed_forward
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.sim.metrics import NATS_PER_BIT, exchange_bytes
+from inl_sim.study.repair import repair_if_needed
 from inl_sim.study.setup import RunSetup
 
 __all__ = ["train", "evaluate", "link_rate_bits", "estimator_rate_bits"]
@@ -44,6 +45,7 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
     n = setup.dataset.n_train
     history, seen = [], 0
     for epoch in _epochs(sc.training.epochs, f"{sc.name} {label} seed {setup.seed}", progress):
+        repaired = repair_if_needed(setup, epoch)
         try:
             stats = setup.engine.run_epoch(epoch, list(batch_indices(n, sc.training.batch_size, shuffle)))
         except DivergedError as exc:
@@ -66,11 +68,20 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
             "train_rate_bits": _train_rate_bits(setup.graph, stats),
             "exchange_bytes": epoch_bytes["total"], "exchange_bytes_forward": epoch_bytes["forward"],
             "exchange_bytes_backward": epoch_bytes["backward"], "sim_time_s": setup.engine.sim_time_s,
-            "wall_time_s": time.perf_counter() - t0,
+            "wall_time_s": time.perf_counter() - t0, **_fault_row(setup, repaired),
         })
         log.info("%s %s seed %d epoch %d: test accuracy %.4f", sc.name, label, setup.seed, epoch, ev["accuracy"])
         _check_finite(history, setup)
     return history
+
+
+def _fault_row(setup: RunSetup, repaired: dict | None) -> dict:
+    """Per-epoch fault counters (dropped inputs, lost attempts, repairs); empty without faults."""
+    if setup.faults is None:
+        return {}
+    counts = setup.faults.epoch_counts()
+    return {**{f"faults_{k}": v for k, v in counts.items()}, "faults_repaired": repaired is not None,
+            "n_active_edges": len(setup.graph.edges)}
 
 
 def _check_finite(history: list[dict], setup: RunSetup) -> None:

@@ -1,0 +1,259 @@
+"""The network plane with faults: loss and retransmission, outages, capacity, stragglers, deadlines.
+
+:class:`FaultRecorder` replaces :class:`~inl_sim.sim.traffic.TrafficRecorder` when a
+scenario has a ``faults:`` section.  It asks the fault schedule
+(:mod:`inl_sim.network.faults`) what the network is like and acts only through the
+network plane's SimPy executor: a ``transmit`` hook (outages, retransmissions, capacity)
+and the programs' inputs (straggler compute times, deadlines).  The INL program builder
+is not edited per fault.
+
+Semantics (also in the README, "Networks as they are: faults"):
+
+* **Steps are timed one by one.**  Under faults the learning plane may need to know
+  before a step which inputs will arrive (``deadline``, ``repair``), so each step is
+  timed as soon as it is learned, and the next starts when every node finished it.
+* **Loss: stop-and-wait ARQ.**  Each attempt on link (u, v) is lost with probability
+  p(u, v), independently (seeded); the number of attempts of a message is drawn before
+  its step, Geometric(1 - p).  A lost attempt occupies the channel for its serialisation
+  time; the sender retransmits ``retransmit_timeout_s`` (default: one round trip,
+  2 x latency) after its last bit.  Every attempt is a ledger record (``attempt`` k,
+  ``delivered`` False for lost ones): bytes sent sum over attempts, bytes delivered are
+  those of delivered records and equal the fault-free run's.
+* **Outages.**  An attempt that meets a down link waits until it is up again
+  (``policy: wait``).  If nothing brings it back (a permanent failure, or one anchored at
+  a step, which cannot come while training waits) training would stall forever:
+  :class:`StallError` says so and how to fix the scenario.
+* **Deadline** (``policy: deadline``, and ``repair`` inside the epoch of a failure):
+  before a step, each forward message is checked against the step's deadline
+  (``t0 + deadline_s``), from the step start, the senders' compute times (stragglers
+  included) and its link's outage, attempts, capacity and latency at the nominal size.
+  A message over a down link is not sent; a late one is sent (it is a record) but not
+  waited for: the receiver uses zeros in its slot once the deadline passed, and no
+  error travels back over that link for that step.  Drops are counted per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Hashable, Mapping
+
+import numpy as np
+
+from inl_sim.errors import InlSimError
+from inl_sim.sim.accounting import DIRECTIONS
+from inl_sim.sim.programs import COMPUTE, RECV, SEND, UNTIL, Program, inl_programs
+
+__all__ = ["FaultRecorder", "StallError"]
+
+NodeId = Hashable
+FORWARD, BACKWARD = DIRECTIONS.index("forward"), DIRECTIONS.index("backward")
+BACKWARD_FLOPS_FACTOR = 2.0  # as the network plane (inl_sim.sim.timing)
+_LOSS_STREAM = 0x1055
+
+
+class StallError(InlSimError, RuntimeError):
+    """A transfer waits for a link that nothing will bring back (policy ``wait``)."""
+
+
+class FaultRecorder:
+    """Learns-then-times each step under faults and fills the ledger (see the module docstring).
+
+    Parameters
+    ----------
+    ledger
+        The run's ledger; its node table holds every network node (repairs change the
+        training graph, not the ledger).
+    plane
+        The :class:`~inl_sim.sim.timing.NetworkPlane` of the current training graph.
+    schedule
+        The run's :class:`~inl_sim.network.faults.FaultSchedule`.
+    width, bytes_per_value
+        Message width and nominal bytes per value: deadline estimates use messages of
+        ``batch * width * bytes_per_value`` bytes (exact for float32 messages).
+    """
+
+    def __init__(self, ledger: Any, plane: Any, schedule: Any, *, seed: int, width: int,
+                 bytes_per_value: float) -> None:
+        self.ledger, self.schedule, self.spec = ledger, schedule, schedule.spec
+        self.rng = np.random.default_rng([seed, _LOSS_STREAM])
+        self.width, self.bytes_per_value = width, bytes_per_value
+        self.global_step, self.epoch = 0, 0
+        self.counts = self._zero_counts()
+        self.totals = self._zero_counts()
+        self.repairs: list[dict] = []   # filled by the repair policy (inl_sim.study.repair)
+        self.rebind(plane)
+
+    @staticmethod
+    def _zero_counts() -> dict[str, int]:
+        return {"dropped_inputs": 0, "dropped_down": 0, "dropped_late": 0, "lost_attempts": 0, "messages": 0}
+
+    def rebind(self, plane: Any) -> None:
+        """Time the next steps on ``plane`` (a repaired training graph), keeping the clock."""
+        index = {v: i for i, v in enumerate(self.ledger.nodes)}
+        self.plane, self.nodes = plane, plane.nodes
+        self.to_ledger = np.array([index[v] for v in plane.nodes], dtype=np.int64)
+        self.children, self.parents = plane._children(), plane._parents()
+        self.edge_of = plane._edge_of()
+        self.fusion = plane.index[plane.graph.fusion]
+        n_edges = len(plane.child)
+        self.loss = np.array([self.schedule.loss_prob(self.nodes[c], self.nodes[p])
+                              for c, p in zip(plane.child.tolist(), plane.parent.tolist())])
+        self.loss = np.concatenate([self.loss, self.loss]) if n_edges else np.zeros(0)
+
+    @property
+    def now_s(self) -> float:
+        return float(self.plane.now_s)
+
+    def start_epoch(self, epoch: int, n_edges: int) -> None:
+        self.epoch = epoch
+
+    def finish_epoch(self) -> None:
+        return None
+
+    def epoch_counts(self) -> dict[str, int]:
+        """This epoch's fault counters (and reset them)."""
+        out, self.counts = self.counts, self._zero_counts()
+        return out
+
+    # ------------------------------------------------------------------ before a step
+    def begin_step(self, step: int, batch: int) -> np.ndarray | None:
+        """Advance the faults to this step; return the inputs kept, (E,) bool, or None for all."""
+        t0 = self.now_s
+        self.schedule.begin_step(self.global_step, t0)
+        n_edges = len(self.plane.child)
+        # attempts per transfer (forward e, then backward e), drawn before the step
+        self.attempts = self.rng.geometric(1.0 - self.loss) if n_edges else np.zeros(0, dtype=np.int64)
+        flops = self.plane.flops_per_sample * batch / self.plane.flops_per_s
+        factors = np.array([self.schedule.stragglers.factor(v) for v in self.plane.order])
+        self.compute_s = (flops * factors)[None, :]                      # (1, N)
+        self.t0, self.dropped, self.late = t0, np.zeros(n_edges, bool), np.zeros(n_edges, bool)
+        if self.spec.policy == "wait" or not n_edges:
+            return None
+        self._estimate(batch)
+        return None if not self.dropped.any() else ~self.dropped
+
+    def _estimate(self, batch: int) -> None:
+        """Mark forward messages over a down link, or later than the deadline (nominal sizes)."""
+        deadline = math.inf if self.spec.deadline_s is None else self.t0 + self.spec.deadline_s
+        arrive = np.full(len(self.plane.child), math.inf)
+        free = self.plane.free_at_s.tolist()
+        nbytes = batch * self.width * self.bytes_per_value
+        for v in range(len(self.plane.order)):
+            ins = [self.edge_of[(c, v)] for c in self.children[v]]
+            t_in = max([self.t0] + [arrive[e] for e in ins if not self.dropped[e]])
+            if any(self.dropped[e] for e in ins) and math.isfinite(deadline):
+                t_in = max(t_in, deadline)
+            done = t_in + self.compute_s[0, v]
+            for p in self.parents[v]:
+                e = self.edge_of[(v, p)]
+                if self.schedule.link_down(self.nodes[v], self.nodes[p], done):
+                    self.dropped[e] = True
+                    continue
+                arrive[e] = self._deliver(e, int(self.plane.chan_fwd[e]), done, nbytes, free, None)[1]
+                if arrive[e] > deadline:
+                    self.dropped[e] = self.late[e] = True
+
+    # ------------------------------------------------------------------ one transmission
+    def _deliver(self, i: int, c: int, t: float, nbytes: float, free: list,
+                 lost: list | None) -> tuple[float, float]:
+        """Stop-and-wait delivery of transfer ``i`` on channel ``c`` sent at ``t``: (start of the
+        delivered attempt, its arrival); sets ``free[c]``; lost attempts go to ``lost`` as (start, end)."""
+        plane = self.plane
+        u, v = self.nodes[plane.chan_src[c]], self.nodes[plane.chan_dst[c]]
+        link = frozenset((u, v))
+        latency = float(plane.latency_s[c])
+        timeout = 2.0 * latency if self.spec.retransmit_timeout_s is None else self.spec.retransmit_timeout_s
+        start = t if t > free[c] else free[c]
+        k = int(self.attempts[i]) if i < len(self.attempts) else 1
+        for attempt in range(1, k + 1):
+            start = self.schedule.up_again_at(u, v, start)
+            if math.isinf(start):
+                return start, math.inf
+            end = start + 8.0 * nbytes / (float(plane.capacity_bps[c]) * self.schedule.capacity.factor(link, start))
+            if attempt < k:
+                if lost is not None:
+                    lost.append((start, end))
+                start = end + timeout
+        free[c] = end
+        return start, end + latency
+
+    # ------------------------------------------------------------------ after a step
+    def add_step(self, step: int, batch: int, forward_nbytes: np.ndarray, backward_nbytes: np.ndarray,
+                 child: np.ndarray, parent: np.ndarray, n_values: int) -> None:
+        """Time the step just learned on the faulty network and append its records."""
+        e = child.size
+        src = np.concatenate([child, parent]).astype(np.int64)
+        dst = np.concatenate([parent, child]).astype(np.int64)
+        nbytes = np.concatenate([forward_nbytes, backward_nbytes]).astype(np.int64)
+        unsent = np.concatenate([self.dropped & ~self.late, self.dropped])   # down: not sent; errors: not sent
+        not_waited = np.concatenate([self.dropped, self.dropped])
+        programs = self._programs(e, unsent, not_waited)
+        lost: dict[int, list] = {}
+
+        def transmit(i: int, c: int, now: float, free: list) -> tuple[float, float]:
+            lost[i] = []
+            start, arrive = self._deliver(i, c, now, float(nbytes[i]), free, lost[i])
+            if math.isinf(arrive):
+                u, v = self.nodes[src[i]], self.nodes[dst[i]]
+                raise StallError(f"faults: link {u!r}-{v!r} is down at t = {now:.6g} s (epoch {self.epoch}, step "
+                                 f"{step}) and nothing brings it back while training waits (policy wait); "
+                                 "schedule its recovery with at_time_s or random.mttr_s, or use policy "
+                                 "deadline or repair")
+            return start, arrive
+
+        t_send, t_start, t_arrive = self.plane.time_programs(programs, src, dst, nbytes, transmit=transmit)
+        self._record(step, src, dst, nbytes, n_values, t_send, t_start, t_arrive, unsent, lost)
+        self.global_step += 1
+
+    def _programs(self, n_edges: int, unsent: np.ndarray, not_waited: np.ndarray) -> list[Program]:
+        slots = np.arange(2 * n_edges, dtype=np.int64).reshape(2, n_edges).T[None]    # (1, E, 2)
+        programs = inl_programs(slots, self.children, self.parents, self.edge_of, self.fusion,
+                                self.compute_s, BACKWARD_FLOPS_FACTOR)
+        if not not_waited.any():
+            return programs
+        skip_send, skip_recv = set(np.flatnonzero(unsent).tolist()), set(np.flatnonzero(not_waited).tolist())
+        deadline = None if self.spec.deadline_s is None else self.t0 + self.spec.deadline_s
+        out = []
+        for ops in programs:
+            new: Program = []
+            for kind, arg in ops:
+                if kind in (RECV, SEND):
+                    skip = skip_recv if kind == RECV else skip_send
+                    kept = [i for i in arg if i not in skip]
+                    new.append((kind, kept))
+                    if kind == RECV and deadline is not None and len(kept) < len(arg) and any(
+                            i < n_edges and self.late[i] for i in arg):
+                        new.append((UNTIL, deadline))   # waited for the late input until the deadline
+                else:
+                    new.append((kind, arg))
+            out.append(new)
+        return out
+
+    def _record(self, step: int, src: np.ndarray, dst: np.ndarray, nbytes: np.ndarray, n_values: int,
+                t_send: np.ndarray, t_start: np.ndarray, t_arrive: np.ndarray, unsent: np.ndarray,
+                lost: dict[int, list]) -> None:
+        """Ledger rows: per sent transfer, its lost attempts then its delivered one."""
+        n_edges = len(src) // 2
+        rows = []
+        for i in np.flatnonzero(~unsent).tolist():
+            for k, (a, b) in enumerate(lost.get(i, ())):
+                rows.append((i, k + 1, False, t_send[i], a, b + float(self.plane.latency_s[self._chan(i)])))
+            rows.append((i, len(lost.get(i, ())) + 1, True, t_send[i], t_start[i], t_arrive[i]))
+        idx = np.array([r[0] for r in rows], dtype=np.int64)
+        direction = np.where(idx < n_edges, FORWARD, BACKWARD).astype(np.uint8)
+        self.ledger.extend_columns(
+            self.epoch, np.full(len(idx), step, dtype=np.int32), self.to_ledger[src[idx]], self.to_ledger[dst[idx]],
+            direction, np.full(len(idx), n_values, dtype=np.int64), nbytes[idx],
+            np.array([r[3] for r in rows]), np.array([r[4] for r in rows]), np.array([r[5] for r in rows]),
+            np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=bool))
+        n_lost = sum(len(v) for v in lost.values())
+        for counts in (self.counts, self.totals):
+            counts["dropped_inputs"] += int(self.dropped.sum())
+            counts["dropped_late"] += int(self.late.sum())
+            counts["dropped_down"] += int((self.dropped & ~self.late).sum())
+            counts["lost_attempts"] += n_lost
+            counts["messages"] += int((~unsent).sum())
+
+    def _chan(self, i: int) -> int:
+        n_edges = len(self.plane.child)
+        return int(self.plane.chan_fwd[i] if i < n_edges else self.plane.chan_bwd[i - n_edges])
