@@ -24,12 +24,16 @@ Semantics (also in the README, "Networks as they are: faults"):
   a step, which cannot come while training waits) training would stall forever:
   :class:`StallError` says so and how to fix the scenario.
 * **Deadline** (``policy: deadline``, and ``repair`` inside the epoch of a failure):
-  before a step, each forward message is checked against the step's deadline
-  (``t0 + deadline_s``), from the step start, the senders' compute times (stragglers
-  included) and its link's outage, attempts, capacity and latency at the nominal size.
-  A message over a down link is not sent; a late one is sent (it is a record) but not
-  waited for: the receiver uses zeros in its slot once the deadline passed, and no
-  error travels back over that link for that step.  Drops are counted per epoch.
+  ``deadline_s`` is per level of the training graph: the inputs of a node at level l
+  (leaves 0, a parent 1 + its deepest child) are due at ``t0 + l * deadline_s``, where
+  ``t0`` is the step's start.  Per level, so that one late input does not make every
+  message above it late too.  Before a step, each forward message's arrival is
+  estimated from the step start, the senders' compute times (stragglers included) and
+  its link's outage, attempts, capacity and latency at the nominal size.  A message
+  over a down link is not sent (the receiver does not wait for it); a late one is sent
+  (it is a record) and the receiver waits for it until its due time, then goes on with
+  zeros in its slot; no error travels back over a dropped link for that step.  Drops
+  are counted per epoch.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import numpy as np
 
 from inl_sim.errors import InlSimError
 from inl_sim.sim.accounting import DIRECTIONS
-from inl_sim.sim.programs import COMPUTE, RECV, SEND, UNTIL, Program, inl_programs
+from inl_sim.sim.programs import RECV, SEND, UNTIL, Program, inl_programs
 
 __all__ = ["FaultRecorder", "StallError"]
 
@@ -134,15 +138,15 @@ class FaultRecorder:
 
     def _estimate(self, batch: int) -> None:
         """Mark forward messages over a down link, or later than the deadline (nominal sizes)."""
-        deadline = math.inf if self.spec.deadline_s is None else self.t0 + self.spec.deadline_s
+        due = self._due()
         arrive = np.full(len(self.plane.child), math.inf)
         free = self.plane.free_at_s.tolist()
         nbytes = batch * self.width * self.bytes_per_value
         for v in range(len(self.plane.order)):
             ins = [self.edge_of[(c, v)] for c in self.children[v]]
             t_in = max([self.t0] + [arrive[e] for e in ins if not self.dropped[e]])
-            if any(self.dropped[e] for e in ins) and math.isfinite(deadline):
-                t_in = max(t_in, deadline)
+            if any(self.late[e] for e in ins):
+                t_in = max(t_in, due[v])                  # waited for the late input until it was due
             done = t_in + self.compute_s[0, v]
             for p in self.parents[v]:
                 e = self.edge_of[(v, p)]
@@ -150,8 +154,19 @@ class FaultRecorder:
                     self.dropped[e] = True
                     continue
                 arrive[e] = self._deliver(e, int(self.plane.chan_fwd[e]), done, nbytes, free, None)[1]
-                if arrive[e] > deadline:
+                if arrive[e] > due[p]:
                     self.dropped[e] = self.late[e] = True
+
+    def _due(self) -> np.ndarray:
+        """(N,) when each node's inputs are due this step: ``t0 + level * deadline_s`` (inf: no deadline)."""
+        n = len(self.plane.order)
+        if self.spec.deadline_s is None:
+            return np.full(n, math.inf)
+        level = np.zeros(n)
+        for v in range(n):                                # children come first in the order
+            if self.children[v]:
+                level[v] = 1 + max(level[c] for c in self.children[v])
+        return self.t0 + level * self.spec.deadline_s
 
     # ------------------------------------------------------------------ one transmission
     def _deliver(self, i: int, c: int, t: float, nbytes: float, free: list,
@@ -212,18 +227,17 @@ class FaultRecorder:
         if not not_waited.any():
             return programs
         skip_send, skip_recv = set(np.flatnonzero(unsent).tolist()), set(np.flatnonzero(not_waited).tolist())
-        deadline = None if self.spec.deadline_s is None else self.t0 + self.spec.deadline_s
+        due = self._due()
         out = []
-        for ops in programs:
+        for v, ops in enumerate(programs):
             new: Program = []
             for kind, arg in ops:
                 if kind in (RECV, SEND):
                     skip = skip_recv if kind == RECV else skip_send
                     kept = [i for i in arg if i not in skip]
                     new.append((kind, kept))
-                    if kind == RECV and deadline is not None and len(kept) < len(arg) and any(
-                            i < n_edges and self.late[i] for i in arg):
-                        new.append((UNTIL, deadline))   # waited for the late input until the deadline
+                    if kind == RECV and any(i < n_edges and self.late[i] for i in arg):
+                        new.append((UNTIL, float(due[v])))   # waited for the late input until it was due
                 else:
                     new.append((kind, arg))
             out.append(new)

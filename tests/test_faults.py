@@ -1,0 +1,311 @@
+"""Faults in the network plane: loss and retransmission, outages, stragglers, capacity, policies.
+
+Oracles: the geometric distribution (mean attempts 1/(1-p)), hand-computed critical
+paths on a chain, networkx's Dijkstra on the surviving graph, the fault-free run's own
+ledger, and the stationary law of a two-state Markov chain.
+"""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from conftest import explicit_topology, tiny_scenario
+from inl_sim.errors import ScenarioError
+from inl_sim.network import Network
+from inl_sim.network.dynamics import CapacityModel
+from inl_sim.network.faults import FaultSchedule, _RandomOutages
+from inl_sim.network.routing import TrainingGraph
+from inl_sim.scenario import load_scenario
+from inl_sim.scenario.faults import CapacitySpec, to_faults
+from inl_sim.sim.accounting import Ledger
+from inl_sim.sim.faults import FaultRecorder, StallError
+from inl_sim.sim.timing import NetworkPlane
+from inl_sim.study.experiment import run
+from inl_sim.study.setup import prepare
+from inl_sim.study.training import train
+
+CHAIN = [(3, 2, 1.0e6, 2.0e-3), (2, 1, 4.0e6, 5.0e-4), (1, 0, 2.5e7, 3.0e-3)]
+CHAIN_SPEED = {0: 3.0e6, 1: 5.0e6, 2: 7.0e6, 3: 2.0e6}
+CHAIN_FLOPS = {0: 300, 1: 0, 2: 1000, 3: 2000}
+WIDTH = 8  # values per sample of every message (float32: 32 bytes per sample)
+
+
+def chain() -> tuple[Network, TrainingGraph]:
+    g = nx.Graph()
+    for v, s in CHAIN_SPEED.items():
+        g.add_node(v, flops_per_s=s)
+    for u, v, cap, lat in CHAIN:
+        g.add_edge(u, v, capacity_bps=cap, latency_s=lat)
+    edges = tuple((u, v) for u, v, _, _ in CHAIN)
+    tg = TrainingGraph("spt", 0, (3,), (3, 2, 1, 0), edges, {3: (2,), 2: (1,), 1: (0,), 0: ()},
+                       {3: (), 2: (3,), 1: (2,), 0: (1,)}, {v: float(v) for v in (3, 2, 1, 0)})
+    return Network(g, 0, (3,), "chain"), tg
+
+
+def chain_recorder(faults: dict, seed: int = 0, steps_per_epoch: int = 4) -> tuple[FaultRecorder, Ledger]:
+    network, graph = chain()
+    plane = NetworkPlane(network, graph, CHAIN_FLOPS, executor="simpy")
+    ledger = Ledger(nodes=plane.nodes)
+    schedule = FaultSchedule(to_faults(faults), network, seed=seed, steps_per_epoch=steps_per_epoch)
+    return FaultRecorder(ledger, plane, schedule, seed=seed, width=WIDTH, bytes_per_value=4), ledger
+
+
+def run_chain_steps(rec: FaultRecorder, batches: list[int]) -> np.ndarray | None:
+    """Feed float32 steps to the recorder as the learning plane would; return the last keep mask."""
+    child, parent = rec.plane.child.astype(np.int32), rec.plane.parent.astype(np.int32)
+    keep = None
+    for step, b in enumerate(batches):
+        keep = rec.begin_step(step, b)
+        nbytes = np.full(len(child), b * WIDTH * 4, dtype=np.int64)
+        rec.add_step(step, b, nbytes, nbytes, child, parent, b * WIDTH)
+    return keep
+
+
+# --------------------------------------------------------------------------- scenario section
+
+@pytest.mark.parametrize("faults, words", [
+    ({"loss_prob": 1.0}, "loss_prob"),
+    ({"loss_prob": -0.1}, "loss_prob"),
+    ({"lossprob": 0.1}, "unknown key"),
+    ({"events": [{"fail_link": [0, 1]}]}, "needs one anchor"),
+    ({"events": [{"at_epoch": 1, "at_time_s": 2.0, "fail_link": [0, 1]}]}, "needs one anchor"),
+    ({"events": [{"at_epoch": 1, "fail_link": [0, 1], "fail_node": 3}]}, "exactly one action"),
+    ({"events": [{"at_epoch": 1, "fail_link": [0]}]}, "must be a link"),
+    ({"policy": "deadline"}, "deadline_s"),
+    ({"policy": "wait", "deadline_s": 0.1}, "no effect under policy wait"),
+    ({"policy": "hope"}, "is not one of"),
+    ({"stragglers": {"kind": "fixed"}}, "factors"),
+    ({"stragglers": {"kind": "fixed", "factors": {1: 0.0}}}, "must be >"),
+    ({"capacity": {"kind": "gilbert_elliott", "p_good_to_bad": 1.5}}, "p_good_to_bad"),
+    ({"capacity": {"kind": "schedule"}}, "schedule"),
+    ({"random": {"mtbf_s": 0}}, "mtbf_s"),
+    ({"link_loss": [[0, 1]]}, "[u, v, loss_prob]"),
+])
+def test_bad_faults_sections_name_the_field_and_the_fix(faults: dict, words: str) -> None:
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(tiny_scenario(faults=faults))
+    assert words in str(exc.value) and ";" in str(exc.value)
+
+
+def test_faults_need_the_fast_engine() -> None:
+    with pytest.raises(ScenarioError, match="reference engine"):
+        load_scenario(tiny_scenario(faults={"loss_prob": 0.1}, simulation={"engine": "reference"}))
+    load_scenario(tiny_scenario(simulation={"engine": "reference"}))  # no faults: fine
+
+
+def test_unknown_link_or_node_is_named() -> None:
+    sc = load_scenario(tiny_scenario(faults={"events": [{"at_epoch": 0, "fail_link": [0, 99]}]}))
+    with pytest.raises(ScenarioError, match=r"faults.events\[0\].fail_link: node 99"):
+        prepare(sc, 0)
+
+
+def test_the_section_round_trips_through_the_resolved_dict() -> None:
+    from inl_sim.scenario import scenario_to_dict
+    sc = load_scenario(tiny_scenario(faults={
+        "loss_prob": 0.1, "link_loss": [[0, 2, 0.2]], "events": [{"at_epoch": 1, "at_step": 2, "fail_node": 3}],
+        "stragglers": {"kind": "trace", "trace": {1: [1.0, 2.0]}},
+        "capacity": {"kind": "schedule", "schedule": [{"at_time_s": 1.0, "factor": 0.5, "link": [0, 2]}]},
+        "policy": "deadline", "deadline_s": 0.05}))
+    assert load_scenario(scenario_to_dict(sc)) == sc
+
+
+# --------------------------------------------------------------------------- loss and retransmission
+
+def test_mean_attempts_per_delivered_message_is_one_over_one_minus_p() -> None:
+    p = 0.3
+    rec, ledger = chain_recorder({"loss_prob": p})
+    run_chain_steps(rec, [16] * 600)
+    cols = ledger.columns()
+    delivered = cols["delivered"]
+    attempts = cols["attempt"][delivered].astype(float)          # the delivered attempt's number = attempts used
+    n = len(attempts)
+    assert n == 600 * 6
+    se = math.sqrt(p / (1 - p) ** 2 / n)                          # geometric: var = p / (1 - p)^2
+    assert abs(attempts.mean() - 1 / (1 - p)) < 3 * se
+    # every lost attempt is a record: attempts-per-message records in all
+    assert len(cols["attempt"]) == int(attempts.sum())
+    assert int(cols["nbytes"].sum()) == int((cols["nbytes"][delivered] * attempts).sum())
+
+
+def test_retransmission_times_are_stop_and_wait() -> None:
+    rec, ledger = chain_recorder({"link_loss": [[2, 1, 0.5]], "retransmit_timeout_s": 0.01})
+    run_chain_steps(rec, [8] * 50)
+    t = ledger.records.to_pandas()
+    link = t[(t.src == 2) & (t.dst == 1)].reset_index(drop=True)
+    tx = 8 * 8 * WIDTH * 4 / 4.0e6
+    assert (link.t_arrive_s - link.t_start_s).to_numpy() == pytest.approx(tx + 5.0e-4, rel=1e-9)
+    assert (link.attempt > 1).any()
+    for i in range(1, len(link)):
+        if link.attempt[i] > 1:  # the retry starts one timeout after the lost attempt's last bit
+            assert link.t_start_s[i] == pytest.approx(link.t_start_s[i - 1] + tx + 0.01, rel=1e-12)
+            assert not link.delivered[i - 1]
+    other = ~(((t.src == 2) & (t.dst == 1)) | ((t.src == 1) & (t.dst == 2)))   # the link loses both ways
+    assert (t[other].attempt == 1).all() and (t[~other].attempt > 1).any()
+
+
+def test_loss_keeps_delivered_bytes_and_learning_unchanged() -> None:
+    base = run(tiny_scenario(training={"epochs": 2, "batch_size": 64}), 0)
+    lossy = run(tiny_scenario(training={"epochs": 2, "batch_size": 64}, faults={"loss_prob": 0.25}), 0)
+    cols, ref = lossy.transfers.columns, base.transfers.columns
+    ok = cols["delivered"]
+    assert int(cols["nbytes"][ok].sum()) == int(ref["nbytes"].sum())
+    assert int(ok.sum()) == len(base.transfers) and (~ok).sum() > 0
+    assert int(cols["nbytes"].sum()) > int(ref["nbytes"].sum())
+    assert lossy.accuracy == base.accuracy                   # policy wait: every message arrives, later
+    assert lossy.sim_time_s > base.sim_time_s
+
+
+def test_same_seed_same_faults_bit_for_bit() -> None:
+    faults = {"loss_prob": 0.2, "random": {"mtbf_s": 0.05, "mttr_s": 0.001},
+              "stragglers": {"kind": "lognormal", "sigma": 0.5}, "capacity": {"kind": "gilbert_elliott"}}
+    a, b = (run(tiny_scenario(faults=faults), 3).transfers.columns for _ in range(2))
+    c = run(tiny_scenario(faults=faults), 4).transfers.columns
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["t_arrive_s"], c["t_arrive_s"])
+
+
+def test_an_inert_fault_times_each_step_after_the_last_one() -> None:
+    """A straggler factor of 1 takes the fault path: same records and bytes; step 0 timed as
+    the fault-free plane does, later steps start only once every node finished the one before
+    (never earlier than the pipelined fault-free schedule)."""
+    base = run(tiny_scenario(), 0).transfers.columns
+    same = run(tiny_scenario(faults={"stragglers": {"kind": "fixed", "factors": {1: 1.0}}}), 0).transfers.columns
+    for k in ("step", "src", "dst", "direction", "nbytes"):
+        assert np.array_equal(base[k], same[k])
+    first = base["step"] == 0
+    assert np.array_equal(base["t_arrive_s"][first], same["t_arrive_s"][first])
+    assert (same["t_arrive_s"] >= base["t_arrive_s"]).all()
+    for s in range(1, int(base["step"].max()) + 1):   # the barrier: a step starts after the last one ended
+        assert same["t_send_s"][same["step"] == s].min() >= same["t_arrive_s"][same["step"] == s - 1].max()
+
+
+# --------------------------------------------------------------------------- stragglers
+
+def test_a_chain_with_one_straggler_gives_the_hand_computed_critical_path() -> None:
+    m, batches = 6.0, [64, 64, 17]
+    rec, ledger = chain_recorder({"stragglers": {"kind": "fixed", "factors": {2: m}}})
+    run_chain_steps(rec, batches)
+    t = 0.0
+    for b in batches:
+        compute = {v: CHAIN_FLOPS[v] * b / CHAIN_SPEED[v] * (m if v == 2 else 1.0) for v in CHAIN_SPEED}
+        link = sum(8 * b * WIDTH * 4 / cap + lat for _, _, cap, lat in CHAIN)
+        # forward 3 -> 2 -> 1 -> 0, backward at 0 (2x), errors back, backward at 1, 2, 3 (2x each)
+        t += 3 * sum(compute.values()) + 2 * link
+    assert rec.now_s == pytest.approx(t, rel=1e-12)
+    assert ledger.columns()["t_arrive_s"].max() <= rec.now_s
+
+
+# --------------------------------------------------------------------------- outages and policies
+
+def test_a_link_down_for_good_stalls_policy_wait_with_a_fix() -> None:
+    rec, _ = chain_recorder({"events": [{"at_step": 1, "fail_link": [2, 1]}]})
+    with pytest.raises(StallError, match="policy wait.*at_time_s"):
+        run_chain_steps(rec, [8, 8, 8])
+
+
+def test_wait_delays_transfers_until_the_link_recovers() -> None:
+    rec, ledger = chain_recorder({"events": [{"at_time_s": 0.0, "fail_link": [2, 1]},
+                                             {"at_time_s": 0.5, "recover_link": [2, 1]}]})
+    run_chain_steps(rec, [8, 8])
+    t = ledger.records.to_pandas()
+    on_link = t[((t.src == 2) & (t.dst == 1)) | ((t.src == 1) & (t.dst == 2))]
+    assert on_link.t_start_s.min() == pytest.approx(0.5, rel=1e-12)
+    assert (t.t_start_s[(t.src == 3) & (t.step == 0)] < 0.5).all()   # the leaf's first message left before
+
+
+def test_deadline_drops_a_failed_tree_links_inputs_and_counts_them() -> None:
+    faults = {"events": [{"at_epoch": 0, "at_step": 2, "fail_link": [3, 2]}], "policy": "deadline",
+              "deadline_s": 1.0}
+    rec, ledger = chain_recorder(faults)
+    keep = run_chain_steps(rec, [8, 8, 8, 8])
+    assert keep is not None and keep.tolist() == [False, True, True]    # edge (3, 2) dropped
+    t = ledger.records.to_pandas()
+    assert set(t.step[(t.src == 3) | (t.dst == 3)]) == {0, 1}
+    assert rec.totals["dropped_down"] == 2 and rec.totals["dropped_inputs"] == 2
+
+
+def test_deadline_drops_a_stragglers_late_input_and_waits_until_the_deadline() -> None:
+    m, b = 50.0, 8
+    faults = {"stragglers": {"kind": "fixed", "factors": {3: m}}, "policy": "deadline", "deadline_s": 0.02}
+    rec, ledger = chain_recorder(faults)
+    run_chain_steps(rec, [b])
+    # node 3's message leaves after 50 x 2000 * 8 / 2e6 = 0.4 s, past the 0.02 s deadline: sent, not waited for
+    t = ledger.records.to_pandas()
+    assert rec.totals["dropped_late"] == 1 and len(t[(t.src == 3)]) == 1 and len(t[(t.dst == 3)]) == 0
+    fwd_21 = t[(t.src == 2) & (t.dst == 1)].iloc[0]   # node 2 (level 1) waited until 1 x deadline_s
+    assert fwd_21.t_send_s == pytest.approx(0.02 + CHAIN_FLOPS[2] * b / CHAIN_SPEED[2], rel=1e-12)
+    assert rec.totals["dropped_inputs"] == 1                  # node 2's own message is due at 2 x deadline_s
+
+
+def test_failing_a_non_tree_link_leaves_dinl_untouched() -> None:
+    sc = tiny_scenario(training={"epochs": 2})
+    graph = prepare(load_scenario(sc), 0).graph
+    tree = {frozenset(e) for e in graph.edges}
+    network = prepare(load_scenario(sc), 0).network
+    spare = next(e for e in network.graph.edges if frozenset(e) not in tree)
+    for policy, extra in (("deadline", {"deadline_s": 10.0}), ("repair", {})):
+        base = run(tiny_scenario(training={"epochs": 2}, faults={"policy": policy, **extra}), 0)
+        hit = run(tiny_scenario(training={"epochs": 2}, faults={
+            "events": [{"at_epoch": 1, "fail_link": list(spare)}], "policy": policy, **extra}), 0)
+        assert hit.accuracy == base.accuracy and hit.graph.edges == base.graph.edges
+        for k in ("src", "dst", "nbytes", "t_arrive_s"):
+            assert np.allclose(hit.transfers.columns[k], base.transfers.columns[k], rtol=1e-12)
+
+
+def test_the_repaired_tree_is_networkx_dijkstra_on_the_surviving_graph() -> None:
+    sc = load_scenario(tiny_scenario(training={"epochs": 2}))
+    before = prepare(sc, 0)
+    cut = before.graph.edges[-1]                               # a tree link into the fusion node
+    faults = {"events": [{"at_epoch": 1, "fail_link": list(cut)}], "policy": "repair"}
+    setup = prepare(load_scenario(tiny_scenario(training={"epochs": 2}, faults=faults)), 0)
+    history = train(setup)
+    assert [h["faults_repaired"] for h in history] == [False, True]
+    surviving = nx.Graph(before.network.graph)
+    surviving.remove_edge(*cut)
+    payload_bits = sc.model.latent_dim * 32
+    _, paths = nx.single_source_dijkstra(surviving, 0, weight=lambda u, v, d: payload_bits / d["capacity_bps"])
+    expected = {(v, path[-2]) for v, path in paths.items() if v != 0 and v in setup.graph.order}
+    assert set(setup.graph.edges) == expected and cut not in setup.graph.edges
+    assert set(before.network.sensors) <= set(setup.graph.order)
+    cols = setup.ledger.columns()
+    nodes = np.array(setup.ledger.nodes)
+    later = cols["epoch"] == 1
+    pairs = {frozenset((int(a), int(b))) for a, b in zip(nodes[cols["src"][later]], nodes[cols["dst"][later]])}
+    assert frozenset(cut) not in pairs
+
+
+# --------------------------------------------------------------------------- capacity and random failures
+
+def test_gilbert_elliott_spends_the_stationary_share_in_the_bad_state() -> None:
+    spec = CapacitySpec(kind="gilbert_elliott", p_good_to_bad=0.1, p_bad_to_good=0.3, bad_factor=0.25)
+    links = [frozenset((0, i)) for i in range(1, 21)]
+    model = CapacityModel(spec, links, 0, lambda k, w: k)
+    bad, n = 0, 5000
+    for g in range(n):
+        model.begin_step(g, 0.0)
+        bad += sum(model.factor(k, 0.0) == 0.25 for k in links)
+    share = bad / (n * len(links))
+    assert share == pytest.approx(0.1 / (0.1 + 0.3), abs=0.02)
+
+
+def test_a_capacity_schedule_scales_serialisation() -> None:
+    rec, ledger = chain_recorder({"capacity": {"kind": "schedule",
+                                               "schedule": [{"at_step": 1, "factor": 0.5, "link": [1, 0]}]}})
+    run_chain_steps(rec, [8, 8])
+    t = ledger.records.to_pandas()
+    link = t[(t.src == 1) & (t.dst == 0)]
+    tx = 8 * 8 * WIDTH * 4 / 2.5e7
+    assert (link.t_arrive_s - link.t_start_s).tolist() == pytest.approx([tx + 3e-3, 2 * tx + 3e-3], rel=1e-12)
+
+
+def test_random_outages_are_down_mttr_over_mtbf_plus_mttr_of_the_time() -> None:
+    outages = _RandomOutages(seed=1, index=0, mtbf_s=3.0, mttr_s=1.0)
+    grid = np.linspace(0, 20_000, 200_001)
+    down = np.mean([outages.down(t) for t in grid])
+    assert down == pytest.approx(1.0 / 4.0, abs=0.02)
+    again = _RandomOutages(seed=1, index=0, mtbf_s=3.0, mttr_s=1.0)
+    assert again.intervals(100.0) == outages.intervals(100.0)
