@@ -7,6 +7,7 @@ ledger, and the stationary law of a two-state Markov chain.
 
 from __future__ import annotations
 
+import json
 import math
 
 import networkx as nx
@@ -309,3 +310,33 @@ def test_random_outages_are_down_mttr_over_mtbf_plus_mttr_of_the_time() -> None:
     assert down == pytest.approx(1.0 / 4.0, abs=0.02)
     again = _RandomOutages(seed=1, index=0, mtbf_s=3.0, mttr_s=1.0)
     assert again.intervals(100.0) == outages.intervals(100.0)
+
+
+# --------------------------------------------------------------------------- results, energy, report
+
+def test_a_faulty_run_folder_reports_attempt_energy_timeline_and_figures(tmp_path) -> None:
+    from inl_sim.report.faults import accuracy_through_failure_figure, failure_epochs, fault_timeline_figure
+    from inl_sim.report.html import build_report, load_results
+    from inl_sim.study.results import read_run
+
+    faults = {"loss_prob": 0.2, "events": [{"at_epoch": 1, "at_step": 1, "fail_link": [0, 2]}],
+              "policy": "deadline", "deadline_s": 10.0}
+    res = run(tiny_scenario(training={"epochs": 2}, energy={"tx_j_per_bit": 1e-9, "rx_j_per_bit": 0.0},
+                            faults=faults), 0, out_dir=tmp_path / "run")
+    s = res.summary()
+    cols = res.transfers.columns
+    assert s["faults_bytes_sent"] == int(cols["nbytes"].sum()) > s["faults_bytes_delivered"]
+    assert s["energy_tx_j"] == pytest.approx(8 * s["faults_bytes_sent"] * 1e-9)   # every attempt costs
+    assert s["faults_lost_attempts"] == int((~cols["delivered"]).sum()) > 0
+    saved = json.loads((tmp_path / "run" / "faults.json").read_text())
+    fail = [r for r in saved["timeline"] if r["event"] == "fail_link"]
+    assert len(fail) == 1 and fail[0]["target"] == [0, 2] and fail[0]["step"] == 4 + 1
+    back = read_run(tmp_path / "run")["transfers"]
+    assert [r["attempt"] for r in back] == cols["attempt"].tolist()
+    assert [r["delivered"] for r in back] == cols["delivered"].tolist()
+    data = load_results(tmp_path / "run")
+    timeline = fault_timeline_figure(data)
+    assert [t.x[0] for t in timeline.data] == [pytest.approx(fail[0]["time_s"])]
+    assert failure_epochs(data.runs[data.methods[0]][0], saved) == [1]
+    assert len(accuracy_through_failure_figure(data).data) == 2
+    assert build_report(tmp_path / "run").is_file()

@@ -27,6 +27,7 @@ from inl_sim.report.figures import (ReportData, _plotly, exchange_figure, learni
                                     node_positions, rate_accuracy_figure, sim_time_figure, topology_figure)
 from inl_sim.report.timeline import critical_path, step_timeline_figure
 from inl_sim.report.energy import energy_figure
+from inl_sim.report.faults import accuracy_through_failure_figure, fault_timeline_figure
 from inl_sim.sim.metrics import METRICS, mean_std
 from inl_sim.study.results import read_json, read_run
 
@@ -148,6 +149,12 @@ FIGURES: tuple[tuple[str, str, Callable[[ReportData], Any], str], ...] = (
      "Where the joules go (mean over seeds, from each run's energy.json): nodes sized and coloured by their "
      "total energy (radio tx + rx, compute, idle), links widened and darkened by the transmit energy spent on "
      "them in both directions. The model and its coefficients are the scenario's energy section."),
+    ("faults", "Fault timeline", fault_timeline_figure,
+     "Runs with a faults section (from each run's faults.json, first seed): one row per link or node that failed, "
+     "x when it failed, o when it recovered, diamonds when training rebuilt its graph (policy repair)."),
+    ("failure", "Accuracy through a failure", accuracy_through_failure_figure,
+     "Test accuracy per epoch (mean and one standard deviation over seeds); dotted lines mark the epochs in "
+     "which a link or node failed. Compare how dense INL, D-INL with deadline and D-INL with repair ride it out."),
 )
 
 PAGE = Template("""<!DOCTYPE html>

@@ -72,6 +72,8 @@ class RunResult:
     rate_bits_by_estimator: dict = field(default_factory=dict)
     rate_prior_nbytes: int | None = None
     energy: Energy | None = field(default=None, repr=False)
+    #: with a faults section: totals from the records, drop counters, repairs and the timeline
+    faults: dict | None = field(default=None, repr=False)
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -106,6 +108,7 @@ class RunResult:
             "package_version": __version__, "torch_version": torch.__version__, "status": self.status,
             **({f"diverged_{k}": v for k, v in self.diverged.items()} if self.diverged else {}),
             **(self.energy.summary() if self.energy is not None else {}),
+            **({k: v for k, v in self.faults.items() if k != "timeline"} if self.faults else {}),
         }
 
 
@@ -192,7 +195,7 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         transfers=setup.ledger.records, accuracy_sampled=final["accuracy_sampled"],
         rate_bits_by_estimator=by_estimator,
         rate_prior_nbytes=prior_nbytes(latent, setup.graph.edges) if latent else None,
-        energy=_energy(setup, len(history)),
+        energy=_energy(setup, len(history)), faults=fault_report(setup),
     )
 
 
@@ -208,6 +211,25 @@ def _diverged(setup: RunSetup, label: str, exc: DivergedError, wall_s: float) ->
         rate_estimator="n/a", history=list(exc.history), transfers=setup.ledger.records,
         status="diverged", diverged={"epoch": exc.epoch, "step": exc.step, "node": node, "reason": str(exc)},
     )
+
+
+def fault_report(setup: RunSetup) -> dict | None:
+    """Fault totals of a run: bytes sent (every attempt) and delivered, lost attempts and mean
+    attempts per delivered message from the records; drops and repairs from the recorder; the
+    timeline of fails, recoveries and repairs."""
+    rec = setup.faults
+    if rec is None:
+        return None
+    cols = setup.ledger.columns()
+    ok = cols["delivered"]
+    nbytes = cols["nbytes"].astype("int64")
+    timeline = rec.schedule.timeline(rec.now_s) + rec.repairs
+    return {"faults_policy": setup.scenario.faults.policy, "faults_bytes_sent": int(nbytes.sum()),
+            "faults_bytes_delivered": int(nbytes[ok].sum()), "faults_lost_attempts": int((~ok).sum()),
+            "faults_mean_attempts": len(ok) / max(1, int(ok.sum())),
+            **{f"faults_{k}": v for k, v in rec.totals.items() if k != "messages"},
+            "faults_repairs": len(rec.repairs),
+            "timeline": sorted(timeline, key=lambda r: r["time_s"])}
 
 
 def _energy(setup: RunSetup, epochs: int) -> Energy:

@@ -120,6 +120,8 @@ def write_run(result: Any, out_dir: Path, *, overwrite: bool = False, run_key: s
         write_json(tmp / "training_graph.json", result.graph.to_dict())
         if getattr(result, "energy", None) is not None:
             write_json(tmp / "energy.json", result.energy.to_json())
+        if getattr(result, "faults", None):
+            write_json(tmp / "faults.json", result.faults)
     return Path(out_dir)
 
 
