@@ -340,3 +340,24 @@ def test_a_faulty_run_folder_reports_attempt_energy_timeline_and_figures(tmp_pat
     assert failure_epochs(data.runs[data.methods[0]][0], saved) == [1]
     assert len(accuracy_through_failure_figure(data).data) == 2
     assert build_report(tmp_path / "run").is_file()
+
+
+def test_evaluation_over_a_cut_link_ignores_the_subtree_behind_it() -> None:
+    import torch
+    from inl_sim.learning.modules import composed_forward
+    setup = prepare(load_scenario(tiny_scenario()), 0)
+    graph = setup.graph
+    child = graph.children[graph.fusion][0]
+    behind = {child}
+    for v in reversed(graph.order):                       # parents before children: collect the subtree
+        if any(p in behind for p in graph.parents[v]):
+            behind.add(v)
+    views = dict(setup.dataset.test_views)
+    moved = {v: (x + 3.0 if v in behind else x) for v, x in views.items()}
+    assert any(v in behind for v in views)
+    with torch.no_grad():
+        cut = {(child, graph.fusion)}
+        a, _ = composed_forward(graph, setup.modules, views, cut=cut)
+        b, _ = composed_forward(graph, setup.modules, moved, cut=cut)
+        c, _ = composed_forward(graph, setup.modules, moved)
+    assert torch.equal(a, b) and not torch.equal(a, c)

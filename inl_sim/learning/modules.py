@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Hashable, Mapping
+from typing import Callable, Collection, Hashable, Mapping
 
 import torch
 from torch import nn
@@ -144,17 +144,19 @@ class ForwardTrace:
 def forward_trace(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
                   views: Mapping[NodeId, torch.Tensor],
                   generators: Mapping[NodeId, torch.Generator] | None = None,
-                  wire: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ForwardTrace:
+                  wire: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  cut: Collection[tuple[NodeId, NodeId]] = ()) -> ForwardTrace:
     """Run every node in processing order as one autograd graph.
 
     ``wire`` (optional) maps a message to what the receiver gets (a codec), so evaluation
     sees quantised messages like training does.  ``messages[v]`` is what v sent (after
-    the wire), which studies of the fusion node's inputs (``rate-curve``) need.
+    the wire), which studies of the fusion node's inputs (``rate-curve``) need.  Links in
+    ``cut`` (child, parent) deliver zeros: a network with failed links (faults).
     """
     sent: dict[NodeId, torch.Tensor] = {}
     rates: dict[NodeId, torch.Tensor] = {}
     for v in graph.order:
-        inputs = [sent[c] for c in graph.children[v]]
+        inputs = [torch.zeros_like(sent[c]) if (c, v) in cut else sent[c] for c in graph.children[v]]
         out = modules[v](views.get(v), inputs, generators[v] if generators else None)
         if out.rate_nats is not None:
             rates[v] = out.rate_nats
@@ -167,14 +169,14 @@ def forward_trace(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
 def composed_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
                      views: Mapping[NodeId, torch.Tensor],
                      generators: Mapping[NodeId, torch.Generator] | None = None,
-                     wire: Callable[[torch.Tensor], torch.Tensor] | None = None
-                     ) -> tuple[torch.Tensor, dict[NodeId, torch.Tensor]]:
+                     wire: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                     cut: Collection[tuple[NodeId, NodeId]] = ()) -> tuple[torch.Tensor, dict[NodeId, torch.Tensor]]:
     """Logits (B, C) and per-node rates of the whole model as one autograd graph.
 
     The reference that link-cut training must match gradient for gradient, and the
     centralised floor of the benchmark.
     """
-    trace = forward_trace(graph, modules, views, generators, wire)
+    trace = forward_trace(graph, modules, views, generators, wire, cut)
     return trace.logits, trace.rates
 
 

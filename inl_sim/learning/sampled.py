@@ -12,7 +12,7 @@ same pass.  That gives ``accuracy_sampled`` and the ``rate_bits_<estimator>`` co
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Hashable, Iterator, Mapping
+from typing import Collection, Hashable, Iterator, Mapping
 
 import torch
 
@@ -43,7 +43,7 @@ def sampling_gates(modules: Mapping[NodeId, NodeModule]) -> Iterator[None]:
 
 def sampled_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
                     views: Mapping[NodeId, torch.Tensor], generators: Mapping[NodeId, torch.Generator],
-                    codec: Codec) -> tuple[torch.Tensor, dict[NodeId, dict[str, float]]]:
+                    codec: Codec, cut: Collection = ()) -> tuple[torch.Tensor, dict[NodeId, dict[str, float]]]:
     """Logits (B, C) of the sampled channel and, per Gaussian-gated node, every rate (nats/sample).
 
     The aggregate-posterior bounds use the whole split as one batch (B = its size).
@@ -53,7 +53,8 @@ def sampled_forward(graph: TrainingGraph, modules: Mapping[NodeId, NodeModule],
     rates: dict[NodeId, dict[str, float]] = {}
     with sampling_gates(modules):
         for i, v in enumerate(graph.order):
-            out = modules[v](views.get(v), [sent[c] for c in graph.children[v]], generators[v])
+            inputs = [torch.zeros_like(sent[c]) if (c, v) in cut else sent[c] for c in graph.children[v]]
+            out = modules[v](views.get(v), inputs, generators[v])
             if v == graph.fusion:
                 return out.message, rates
             if out.mu is not None and out.prior is not None:

@@ -2,7 +2,8 @@
 
 Lives here: the schema (``spec``: one frozen dataclass per section, with the defaults of
 ``shared/METHOD.md``), field-by-field conversion and validation (``convert``), and
-loading, ``--set`` overrides and the resolved-dict round trip (``load``).
+loading, ``--set`` overrides and the resolved-dict round trip (``load``); the ``faults:`` section, its dataclasses and
+checks (``faults``).
 May import: ``inl_sim.errors`` only (no torch, no networkx: errors come fast).
 Add a scenario option: a field in ``spec`` with its default, a check in ``convert``.
 """

@@ -6,7 +6,10 @@ Lives here: the columnar transfer ledger (``accounting``) and its record view
 a learning plane's traffic (``timing``: :class:`NetworkPlane`, :class:`EpochTraffic`) with
 its node programs and SimPy executor (``programs``) and its vectorised fault-free INL
 sweep (``sweep``), and the 0.1 per-node SimPy engine kept as the reference oracle
-(``engine``), and the learning plane: the fast engine that trains a whole step as one
+(``engine``), the network plane with faults (``faults``: :class:`FaultRecorder` times each
+step on a faulty network through the executor's ``transmit`` hook and the programs' inputs:
+stop-and-wait retransmissions as ledger records, outages, capacity, stragglers,
+deadlines), and the learning plane: the fast engine that trains a whole step as one
 autograd graph (``plane``), its batched same-signature node groups (``stacked``), its
 link functions and stacked codecs (``linkfn``) and the epoch traffic it hands the
 network plane and the ledger (``traffic``).  A new paradigm's timing is a program builder in ``programs``.

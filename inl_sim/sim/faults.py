@@ -119,6 +119,15 @@ class FaultRecorder:
         out, self.counts = self.counts, self._zero_counts()
         return out
 
+    def cut_edges(self) -> set:
+        """Training links (child, parent) that deliver nothing now (deadline and repair; under
+        wait nothing is ever cut: messages wait).  Evaluation feeds zeros over them."""
+        if self.spec.policy == "wait":
+            return set()
+        links, nodes = self.schedule.down_now(self.now_s)
+        return {(c, p) for c, p in self.plane.graph.edges
+                if frozenset((c, p)) in links or c in nodes or p in nodes}
+
     # ------------------------------------------------------------------ before a step
     def begin_step(self, step: int, batch: int) -> np.ndarray | None:
         """Advance the faults to this step; return the inputs kept, (E,) bool, or None for all."""

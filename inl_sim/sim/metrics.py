@@ -41,6 +41,10 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("energy_j", "energy (J)", 1.0, "{:.4g}"),
     ("energy_tx_j", "tx energy (J)", 1.0, "{:.4g}"),
     ("energy_compute_j", "compute energy (J)", 1.0, "{:.4g}"),
+    # runs with a faults section (n/a without): attempts per delivered message, inputs dropped, repairs
+    ("faults_mean_attempts", "attempts/message", 1.0, "{:.3f}"),
+    ("faults_dropped_inputs", "dropped inputs", 1.0, "{:.0f}"),
+    ("faults_repairs", "repairs", 1.0, "{:.0f}"),
 )
 
 

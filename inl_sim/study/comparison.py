@@ -232,7 +232,7 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
                                "n_active_edges": items[0]["n_active_edges"], "gate": items[0]["gate"],
                                "beta": items[0]["beta"]}
         for key, _, _, _ in METRICS:  # over finished runs only: a diverged seed is listed, never averaged
-            values = [s[key] for s in ok]
+            values = [s.get(key) for s in ok]   # absent (e.g. no faults section, older folders): n/a
             na = bool(values) and all(v is None for v in values)  # e.g. no gate: rate not applicable
             row[f"{key}_mean"], row[f"{key}_std"] = (None, None) if na else mean_std(values)
         rows.append(row)

@@ -133,12 +133,15 @@ def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
     the training RNG streams.  Messages pass the forward codec, as in training.
     ``accuracy_sampled`` is the accuracy of the channel actually sampled (whose rate is
     reported) and ``rate_estimates_nats`` every rate estimator per node, from one more
-    pass (:func:`inl_sim.learning.sampled.sampled_forward`).
+    pass (:func:`inl_sim.learning.sampled.sampled_forward`).  With faults (policies
+    deadline and repair), links down at the end of the epoch deliver zeros, as in training:
+    the accuracy is that of the network as it is.
     """
     data = setup.dataset
     views = data.test_views if split == "test" else data.train_views
     labels = data.test_labels if split == "test" else data.train_labels
     codec = setup.engine.forward_codec
+    cut = setup.faults.cut_edges() if setup.faults is not None else ()   # links down now: zeros
     generators = {v: torch.Generator().manual_seed(10_007 + i) for i, v in enumerate(setup.graph.order)}
     for m in setup.modules.values():
         m.eval()
@@ -146,9 +149,9 @@ def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
         with torch.no_grad():
             logits, rates = composed_forward(setup.graph, setup.modules, views, generators,
                                              wire=lambda t: codec.encode(
-                                                 t, generator=dither_generator(EVAL_DITHER_SEED, 0)).tensor)
+                                                 t, generator=dither_generator(EVAL_DITHER_SEED, 0)).tensor, cut=cut)
             gens = {v: torch.Generator().manual_seed(20_011 + i) for i, v in enumerate(setup.graph.order)}
-            sampled_logits, estimates = sampled_forward(setup.graph, setup.modules, views, gens, codec)
+            sampled_logits, estimates = sampled_forward(setup.graph, setup.modules, views, gens, codec, cut)
     finally:
         for m in setup.modules.values():
             m.train()
