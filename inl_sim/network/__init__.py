@@ -2,7 +2,8 @@
 
 Lives here: seeded generators (``generators``), topology files (``topofile``), the
 :class:`Network` with its fusion node and sensors (``build``), and the training graphs,
-dense and Dijkstra trees (``routing``).  Never touches a tensor.
+dense and Dijkstra trees (``routing``), control spanning trees
+(``trees``: bfs, random, max-capacity).  Never touches a tensor.
 May import: ``inl_sim.errors`` and ``inl_sim.scenario``.
 Add a generator: one function + one ``GENERATORS`` entry in ``generators``; an edge
 cost: one function + one ``COSTS`` entry in ``routing``.

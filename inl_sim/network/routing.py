@@ -1,10 +1,12 @@
 """Training graphs: which directed links carry messages during training.
 
-Pure functions over a :class:`~inl_sim.network.Network`.  Two modes:
+Pure functions over a :class:`~inl_sim.network.Network`.  Two modes, plus the control
+trees of :mod:`inl_sim.network.trees` (``bfs``, ``random_tree``, ``mst``):
 
 * ``dense`` (INL): every usable link, oriented from the endpoint farther from the fusion
   node (by routing distance) to the nearer one, so the graph is a DAG toward the fusion
-  node.  Links between equally distant nodes are dropped by default (``dense_ties``).
+  node.  Links between equally distant nodes are kept by default, oriented by the total
+  order (distance, depth, node order); ``dense_ties: drop`` drops them.
 * ``spt`` (D-INL): only the shortest-path tree rooted at the fusion node, computed by
   networkx's Dijkstra on the chosen edge cost.
 
@@ -20,6 +22,7 @@ from typing import Any, Callable, Hashable, Mapping
 import networkx as nx
 
 from inl_sim.errors import RoutingError
+from inl_sim.network.trees import TREES, tree_keys
 
 __all__ = ["TrainingGraph", "EDGE_COSTS", "edge_cost_function", "build_training_graph", "routing_distances"]
 
@@ -95,7 +98,7 @@ def routing_distances(graph: nx.Graph, fusion: NodeId, weight: CostFunction) -> 
 
 
 def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = "payload_over_capacity",
-                         payload_bits: float = 256.0, dense_ties: str = "drop") -> TrainingGraph:
+                         payload_bits: float = 256.0, dense_ties: str = "keep", seed: int = 0) -> TrainingGraph:
     """Build the dense DAG or the shortest-path tree of ``network``.
 
     Parameters
@@ -103,12 +106,16 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
     network
         A :class:`~inl_sim.network.Network` (graph, fusion, sensors).
     mode
-        ``"dense"`` or ``"spt"``.
+        ``"dense"``, ``"spt"`` or a control tree of :data:`inl_sim.network.trees.TREES`
+        (``"bfs"``, ``"random_tree"``, ``"mst"``).
     cost, payload_bits
         Dijkstra edge cost; ``payload_bits`` is the message size that
         ``payload_over_capacity`` divides by each link's capacity.
     dense_ties
-        ``"drop"`` or ``"keep"`` links between equally distant nodes in dense mode.
+        ``"keep"`` (default; oriented by (distance, depth, node order)) or ``"drop"``
+        links between equally distant nodes in dense mode.
+    seed
+        Run seed; ``random_tree`` draws from its own stream derived from it.
     """
     graph, fusion = network.graph, network.fusion
     dist, paths = routing_distances(graph, fusion, edge_cost_function(cost, payload_bits))
@@ -124,8 +131,13 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
         candidate = [(v, p) for v, p in tree.items()]
     elif mode == "dense":
         candidate = _dense_edges(graph, dist, key, tree, dense_ties)
+    elif mode in TREES:  # control trees: distances and order along the tree itself
+        parents = TREES[mode](graph, fusion, seed=seed)
+        dist, key = tree_keys(parents, fusion, edge_cost_function(cost, payload_bits), graph)
+        candidate = list(parents.items())
     else:
-        raise RoutingError(f"routing.mode: {mode!r} is not a training graph; choose 'dense' or 'spt'")
+        raise RoutingError(f"routing.mode: {mode!r} is not a training graph; choose one of "
+                           f"{['dense', 'spt', *TREES]}")
     return _assemble(mode, fusion, tuple(network.sensors), candidate, key, dist)
 
 

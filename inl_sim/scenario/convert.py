@@ -59,7 +59,7 @@ _CHOICES: dict[str, tuple] = {
     "topology.generator": GENERATORS + (None,),
     "data.kind": ("synthetic", "digits"),
     "model.aggregation": ("concat", "mean", "sum"),
-    "routing.mode": ("dense", "spt"),
+    "routing.mode": ("dense", "spt", "bfs", "random_tree", "mst"),  # control trees: network.trees.TREES
     "routing.dense_ties": ("drop", "keep"),
     "training.optimizer": ("adam", "sgd"),
 }

@@ -113,12 +113,15 @@ class ModelSpec:
 class RoutingSpec:
     """Training graph: ``dense`` DAG over every usable link, or ``spt`` (D-INL's tree).
 
+    Control trees (same n - 1 links, another choice of them): ``bfs`` (hop count),
+    ``random_tree`` (uniform, seeded from the run seed), ``mst`` (maximum capacity).
     ``cost`` is the Dijkstra edge cost; ``dense_ties`` says what dense INL does with a
-    link between two nodes equally far from the fusion node (``drop`` or ``keep``)."""
+    link between two nodes equally far from the fusion node: ``keep`` (default, so dense
+    uses every link; oriented by (distance, depth, node order)) or ``drop``."""
 
     mode: str = "spt"
     cost: str | Callable = "payload_over_capacity"
-    dense_ties: str = "drop"
+    dense_ties: str = "keep"
 
 
 @dataclass(frozen=True)
