@@ -167,7 +167,8 @@ def _add_topologies(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, e.g. gate.beta=1e-3")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="a count (5: seeds 0..4), a list (0,1,2,7) or a range (0-9 or 0..9); default: compare.seeds")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
     p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
@@ -210,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         if out:
             p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
         if seeds:
-            p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
+            p.add_argument("--seeds", default=None, metavar="SEEDS",
+                           help="a count (5: seeds 0..4), a list (0,1,2,7) or a range (0-9 or 0..9); default: compare.seeds")
             p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
         p.set_defaults(func=func)
         return p

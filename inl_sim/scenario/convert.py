@@ -155,12 +155,17 @@ def _to_methods(value: object, path: str) -> tuple[MethodSpec, ...]:
             methods.append(item)
             continue
         where = f"{path}[{i}]"
-        if not isinstance(item, Mapping) or set(item) - {"name", "set"} or not isinstance(item.get("name"), str):
-            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}}", "give each method a name")
+        if not isinstance(item, Mapping) or set(item) - {"name", "set", "budget_of"} or not isinstance(item.get("name"), str):
+            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}, budget_of: method (optional)}",
+                             "give each method a name")
+        budget_of = item.get("budget_of")
+        if budget_of is not None and (not isinstance(budget_of, str) or budget_of == item["name"]):
+            raise spec_error(f"{where}.budget_of", budget_of, "must name another method",
+                             "write e.g. budget_of: D-INL")
         overrides = item.get("set") or {}
         if not isinstance(overrides, Mapping):
             raise spec_error(f"{where}.set", overrides, "must be a mapping of dotted keys", "write e.g. {gate.beta: 1.0e-3}")
-        methods.append(MethodSpec(item["name"], dict(overrides)))
+        methods.append(MethodSpec(item["name"], dict(overrides), budget_of))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise spec_error(path, names, "has duplicate method names", "give every method its own name")
@@ -258,6 +263,10 @@ def validate_spec(obj: object, path: str) -> None:
             value = getattr(obj, key)
             if value is not None and value not in names:
                 raise spec_error(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
+        for m in obj.methods:
+            if m.budget_of is not None and m.budget_of not in names:
+                raise spec_error(f"{path}.methods.{m.name}.budget_of", m.budget_of, f"is not a method name {names}",
+                                 "use one of the method names")
     if isinstance(obj, GateSpec):
         for key, value in obj.node_beta.items():
             if _to_float(value, f"{path}.node_beta.{key}") < 0:

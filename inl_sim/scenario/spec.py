@@ -165,10 +165,16 @@ class TrainingSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One arm of a comparison: a name and the dotted overrides that define it."""
+    """One arm of a comparison: a name and the dotted overrides that define it.
+
+    ``budget_of`` names another method whose training bytes this one should match:
+    ``compare`` then sets this arm's ``model.latent_dim`` so that its bytes per step
+    (width x bytes per value x active links) equal the other's, up to rounding
+    (equal-budget control, e.g. dense INL at D-INL's budget)."""
 
     name: str
     set: dict = field(default_factory=dict)
+    budget_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from inl_sim.errors import ScenarioError
+from inl_sim.study.budget import annotate_rows, apply_budgets
 from inl_sim.study.experiment import RunResult, run
 from inl_sim.sim.metrics import METRICS, mean_std, reduction
 from inl_sim.study.results import atomic_dir, write_json, write_table
+from inl_sim.study.statistics import paired_cells, paired_columns, paired_header, parse_seeds
 from inl_sim.scenario import MethodSpec, Scenario, load_scenario, with_overrides
 
 __all__ = ["Comparison", "compare", "sweep", "summary_rows", "format_markdown", "METRICS"]
@@ -57,13 +59,8 @@ def _resolve_methods(sc: Scenario, modes: Sequence[str] | None,
     return sc.compare.methods
 
 
-def _resolve_seeds(sc: Scenario, seeds: int | Iterable[int] | None) -> tuple[int, ...]:
-    if seeds is None:
-        seeds = sc.compare.seeds
-    values = tuple(range(seeds)) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
-    if not values:
-        raise ScenarioError("compare.seeds: no seeds; give at least one seed")
-    return values
+def _resolve_seeds(sc: Scenario, seeds: int | str | Iterable[int] | None) -> tuple[int, ...]:
+    return parse_seeds(sc.compare.seeds if seeds is None else seeds)
 
 
 def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] | None = None,
@@ -78,14 +75,16 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
     methods
         ``[{"name": ..., "set": {dotted: value}}]``; default: ``scenario.compare.methods``.
     seeds
-        A count (``5`` means 0..4) or an iterable of seeds; default ``scenario.compare.seeds``.
+        A count (``5`` means 0..4), an iterable of seeds, or text: ``"5"``, ``"0,1,2,7"``,
+        ``"0-9"`` / ``"0..9"`` (inclusive); default ``scenario.compare.seeds``.  Methods
+        are paired by seed in the table's paired statistics.
     out_dir
         Folder for per-run folders (``<method>/seed<k>``) and the comparison table.
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     arms = _resolve_methods(sc, modes, methods)
     seed_list = _resolve_seeds(sc, seeds)
-    variants = {m.name: with_overrides(sc, m.set) for m in arms}
+    variants, budgets = apply_budgets({m.name: with_overrides(sc, m.set) for m in arms}, arms)
     tasks = [(variants[m.name], s, m.name) for m in arms for s in seed_list]
     out = Path(out_dir) if out_dir is not None else None
     with _maybe_atomic(out) as tmp:
@@ -93,9 +92,10 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
         runs = {m.name: [r for r in results if r.method == m.name] for m in arms}
         rows = summary_rows(runs, reference=sc.compare.reference or arms[0].name,
                             rate_reference=sc.compare.rate_reference)
+        annotate_rows(rows, variants, budgets)
         if tmp is not None:
             _write_study(tmp, "comparison", rows, {"methods": [m.name for m in arms], "seeds": list(seed_list),
-                                                     "scenario": sc.name})
+                                                     "scenario": sc.name, "budgets": budgets})
     return Comparison(arms, seed_list, runs, rows, out)
 
 
@@ -190,7 +190,9 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
 
     ``exchange_reduction`` = 1 - mean exchange / reference's mean exchange;
     ``accuracy_within_1std`` says whether |mean accuracy - reference's| <= reference's std;
-    ``rate_reduction`` = 1 - mean rate / rate reference's mean rate.
+    ``rate_reduction`` = 1 - mean rate / rate reference's mean rate;
+    ``paired_<metric>_<stat>`` and ``accuracy_ci_contains_0``: per-seed paired differences
+    (:mod:`inl_sim.study.statistics`).
     """
     summaries = {name: [r.summary() for r in rs] for name, rs in runs.items()}
     rows = []
@@ -208,6 +210,7 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
             row["exchange_reduction"] = reduction(row["exchange_bytes_mean"], ref["exchange_bytes_mean"])
             row["accuracy_gap"] = row["accuracy_mean"] - ref["accuracy_mean"]
             row["accuracy_within_1std"] = abs(row["accuracy_gap"]) <= ref["accuracy_std"] + 1e-12
+        row.update(paired_columns(summaries, row["method"], reference=reference, rate_reference=rate_reference))
         if rate_ref is not None:
             row["rate_reduction"] = reduction(row["rate_bits_mean"], rate_ref["rate_bits_mean"])
             row["accuracy_gap_vs_rate_reference"] = row["accuracy_mean"] - rate_ref["accuracy_mean"]
@@ -226,11 +229,12 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """A Markdown table: mean ± std per metric, then edges and reductions."""
     extra = [k for k in ("exchange_reduction", "rate_reduction") if any(k in r for r in rows)]
     header = ["method", "edges"] + [label for _, label, _, _ in METRICS] + [k.replace("_", " ") for k in extra]
+    header += paired_header(rows)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [str(r["method"]), str(r["n_active_edges"])]
         cells += [f"{_fmt(r[f'{k}_mean'], f, s)} ± {_fmt(r[f'{k}_std'], f, s)}" for k, _, s, f in METRICS]
-        cells += [_fmt(r.get(k), "{:.1%}") for k in extra]
+        cells += [_fmt(r.get(k), "{:.1%}") for k in extra] + paired_cells(r, rows)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

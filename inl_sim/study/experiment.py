@@ -7,6 +7,7 @@ all derive from the transfer records and the history.
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class RunResult:
     rate_estimator: str
     history: list[dict]
     transfers: list[Transfer] = field(repr=False)
+    # the final model on the training split, evaluated exactly as the test split is
+    train_accuracy: float = math.nan
+    train_loss: float = math.nan
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -67,6 +71,11 @@ class RunResult:
         return len(self.graph.edges)
 
     @property
+    def generalisation_gap(self) -> float:
+        """Train accuracy minus test accuracy of the final model (same evaluation path)."""
+        return self.train_accuracy - self.accuracy
+
+    @property
     def sim_time_per_epoch_s(self) -> float:
         return self.sim_time_s / max(1, len(self.history))
 
@@ -75,6 +84,8 @@ class RunResult:
         return {
             "method": self.method, "mode": self.graph.mode, "seed": self.seed,
             "scenario": self.scenario.name, "accuracy": self.accuracy, "test_loss": self.test_loss,
+            "train_accuracy": self.train_accuracy, "train_loss": self.train_loss,
+            "generalisation_gap": self.generalisation_gap,
             "exchange_bytes": self.exchange_bytes, "exchange_bytes_forward": self.exchange_bytes_forward,
             "exchange_bytes_backward": self.exchange_bytes_backward, "sim_time_s": self.sim_time_s,
             "sim_time_per_epoch_s": self.sim_time_per_epoch_s, "wall_time_s": self.wall_time_s,
@@ -140,6 +151,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> RunResult:
     final = evaluate(setup)
+    on_train = evaluate(setup, split="train")
     totals = exchange_bytes(setup.ledger.records)
     per_link = link_rate_bits(setup.graph, final["rate_nats"])
     gate_cls = GATES.get(setup.scenario.gate.kind)
@@ -150,5 +162,5 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         sim_time_s=float(setup.engine.env.now), wall_time_s=wall_s,
         rate_bits=sum(per_link.values()) if per_link else None, rate_bits_per_link=per_link,
         rate_estimator=getattr(gate_cls, "estimator", "n/a"), history=history,
-        transfers=list(setup.ledger.records),
+        transfers=list(setup.ledger.records), train_accuracy=on_train["accuracy"], train_loss=on_train["loss"],
     )
