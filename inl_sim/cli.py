@@ -81,10 +81,20 @@ def _print_claims(rows: Sequence[dict]) -> None:
             print(f"{r['method']}: exchange {-r['exchange_reduction']:+.1%} vs reference "
                   f"(paper: -70.4 % for D-INL); accuracy gap {r['accuracy_gap']:+.4f}, "
                   f"within 1 std: {r['accuracy_within_1std']}")
+        if r.get("paired_accuracy_ci_low") is not None:
+            p_t, p_w = r.get("paired_accuracy_t_p"), r.get("paired_accuracy_wilcoxon_p")
+            print(f"  paired by seed (n={r['paired_accuracy_n']}): {r['paired_accuracy_mean']:+.4f}, 95 % CI "
+                  f"[{r['paired_accuracy_ci_low']:+.4f}, {r['paired_accuracy_ci_high']:+.4f}], lower on "
+                  f"{r['paired_accuracy_n_lower']} seeds; t-test p {_p(p_t)}, Wilcoxon p {_p(p_w)}; "
+                  f"CI contains 0: {r['accuracy_ci_contains_0']}")
         reduced = r.get("rate_reduction")
         if reduced is not None and reduced == reduced and r.get("beta"):  # finite-rate methods only
             print(f"{r['method']}: estimated rate {-reduced:+.1%} vs rate reference (paper: -45.7 %); accuracy gap "
                   f"{r['accuracy_gap_vs_rate_reference']:+.4f}, within 1 std: {r['accuracy_within_1std_of_rate_reference']}")
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def _maybe_report(out: Path, args: argparse.Namespace) -> None:
