@@ -194,3 +194,20 @@ def test_an_overfitting_run_has_a_positive_generalisation_gap() -> None:
     assert result.generalisation_gap == pytest.approx(result.train_accuracy - result.accuracy)
     assert result.generalisation_gap > 0.2
     assert result.summary()["train_loss"] < result.summary()["test_loss"]
+
+
+def test_cli_seeds_list_and_bad_seeds(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    from inl_sim import cli
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_scenario()))
+    assert cli.main(["compare", str(path), "--seeds", "1,3", "--out", str(tmp_path / "c"), "--no-report",
+                     "--no-progress"]) == 0
+    meta = json.loads((tmp_path / "c" / "comparison.json").read_text())
+    assert meta["seeds"] == [1, 3]
+    assert sorted(p.name for p in (tmp_path / "c" / "spt").iterdir()) == ["seed1", "seed3"]
+    out = capsys.readouterr().out
+    assert "paired by seed (n=2)" in out and "CI contains 0" in out
+    assert cli.main(["compare", str(path), "--seeds", "3-1", "--out", str(tmp_path / "d")]) == 2
+    assert "runs backwards" in capsys.readouterr().err
