@@ -118,6 +118,9 @@ def main(argv: list[str]) -> int:
     print(rate_lines(compare_folder))
     print(subset_line(compare_folder, [0, 1, 2, 3, 4]))
     print(subset_line(compare_folder, list(range(10))))
+    for method, reference in (("D-INL", "dense_equal_budget"), ("BFS tree", "D-INL"), ("random tree", "D-INL"),
+                              ("max-capacity tree", "D-INL")):
+        print(subset_line(compare_folder, list(range(10)), method, reference))
     if len(argv) > 1:
         print(survey_table([Path(a) for a in argv[1:]], compare_folder))
     return 0
