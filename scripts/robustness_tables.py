@@ -87,7 +87,7 @@ def subset_line(folder: Path, seeds: list[int], method: str = "D-INL", reference
 
 def survey_table(folders: list[Path], compare_folder: Path | None) -> str:
     lines = ["| topology | nodes | dense links | tree links | exchange vs dense | accuracy dense | accuracy D-INL "
-             "| Δ paired [95 % CI] | p (t / Wilcoxon) | within 1 std | paired CI ∋ 0 | accuracy claim |",
+             "| Δ paired [95 % CI] | p (t / Wilcoxon) | within 1 std | paired CI ∋ 0 | paired verdict |",
              "|" + "---|" * 12]
     rows = []
     if compare_folder is not None:
@@ -103,7 +103,9 @@ def survey_table(folders: list[Path], compare_folder: Path | None) -> str:
         rows += json.loads((folder / "survey.json").read_text())["rows"]
     for r in rows:
         ci0, w1 = r.get("accuracy_ci_contains_0"), r.get("accuracy_within_1std")
-        verdict = "holds" if ci0 and w1 else ("fails" if not ci0 and not w1 else "holds unpaired only" if w1 else "holds paired only")
+        low = r.get("paired_accuracy_ci_low")
+        verdict = ("n/a" if ci0 is None else "no detectable difference" if ci0
+                   else "D-INL lower" if low is not None and r["paired_accuracy_mean"] < 0 else "D-INL higher")
         lines.append(
             f"| {r['topology']} | {r['n_nodes']} | {r['dense_edges']} | {r['tree_edges']} | {-r['exchange_reduction']:+.1%} "
             f"| {r['accuracy_dense_mean']:.4f} ± {r['accuracy_dense_std']:.4f} | {r['accuracy_spt_mean']:.4f} ± "
