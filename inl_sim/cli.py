@@ -111,6 +111,12 @@ def _print_claims(rows: Sequence[dict]) -> None:
             print(f"{r['method']}: exchange {-r['exchange_reduction']:+.1%} vs reference "
                   f"(paper: -70.4 % for D-INL); accuracy gap {r['accuracy_gap']:+.4f}, "
                   f"within 1 std: {r['accuracy_within_1std']}")
+        if r.get("paired_accuracy_ci_low") is not None:
+            p_t, p_w = r.get("paired_accuracy_t_p"), r.get("paired_accuracy_wilcoxon_p")
+            print(f"  paired by seed (n={r['paired_accuracy_n']}): {r['paired_accuracy_mean']:+.4f}, 95 % CI "
+                  f"[{r['paired_accuracy_ci_low']:+.4f}, {r['paired_accuracy_ci_high']:+.4f}], lower on "
+                  f"{r['paired_accuracy_n_lower']} seeds; t-test p {_p(p_t)}, Wilcoxon p {_p(p_w)}; "
+                  f"CI contains 0: {r['accuracy_ci_contains_0']}")
         reduced = r.get("rate_reduction")
         if reduced is not None and reduced == reduced and r.get("beta"):  # finite-rate methods only
             print(f"{r['method']}: estimated rate {-reduced:+.1%} vs rate reference (paper: -45.7 %); accuracy gap "
@@ -122,6 +128,8 @@ def _print_diverged(rows: Sequence[dict]) -> None:
         if r.get("n_diverged"):
             print(f"{r['method']}: {r['n_diverged']} of {r['n_seeds']} run(s) diverged (seeds "
                   f"{', '.join(map(str, r['diverged_seeds']))}); its means are over the {r['n_ok']} others")
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
 
 
 def _maybe_report(out: Path, args: argparse.Namespace) -> None:
@@ -215,7 +223,8 @@ def _add_topologies(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, e.g. gate.beta=1e-3")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="a count (5: seeds 0..4), a list (0,1,2,7) or a range (0-9 or 0..9); default: compare.seeds")
     _add_executor_flags(p)
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
     p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
@@ -263,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
         if out:
             p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
         if seeds:
-            p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
+            p.add_argument("--seeds", default=None, metavar="SEEDS",
+                           help="a count (5: seeds 0..4), a list (0,1,2,7) or a range (0-9 or 0..9); default: compare.seeds")
             _add_executor_flags(p)
             p.add_argument("--fresh", action="store_true", help=_FRESH)
         p.set_defaults(func=func)

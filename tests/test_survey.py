@@ -28,10 +28,9 @@ TINY = {"data.n_train": 64, "data.n_test": 32, "training.batch_size": 32, "train
 
 
 def oracle(graph: nx.Graph, fusion: object) -> dict:
-    """Structure of dense INL / D-INL when every other node senses: Dijkstra on bits/capacity,
-    dense keeps the links between unequally distant nodes, the tree has n - 1 links."""
-    dist = nx.single_source_dijkstra_path_length(graph, fusion, weight=lambda u, v, d: PAYLOAD_BITS / d["capacity_bps"])
-    dense = sum(dist[u] != dist[v] for u, v in graph.edges)
+    """Structure of dense INL / D-INL when every other node senses: dense uses every link
+    (``dense_ties: keep``, the default), the tree has n - 1 links."""
+    dense = graph.number_of_edges()
     n = graph.number_of_nodes()
     return {"n_nodes": n, "n_links": graph.number_of_edges(), "n_sensors": n - 1, "fusion": fusion,
             "dense_edges": dense, "tree_edges": n - 1, "n_live": n,

@@ -72,7 +72,7 @@ _CHOICES: dict[str, tuple] = {
     "topology.generator": GENERATORS + (None,),
     "data.kind": ("synthetic", "digits"),
     "model.aggregation": ("concat", "mean", "sum"),
-    "routing.mode": ("dense", "spt"),
+    "routing.mode": ("dense", "spt", "bfs", "random_tree", "mst"),  # control trees: network.trees.TREES
     "topology.capacity_rule.rule": CAPACITY_RULES,
     "topology.wireless.path_loss.model": ("log_distance",),
     "routing.dense_ties": ("drop", "keep"),
@@ -173,12 +173,17 @@ def _to_methods(value: object, path: str) -> tuple[MethodSpec, ...]:
             methods.append(item)
             continue
         where = f"{path}[{i}]"
-        if not isinstance(item, Mapping) or set(item) - {"name", "set"} or not isinstance(item.get("name"), str):
-            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}}", "give each method a name")
+        if not isinstance(item, Mapping) or set(item) - {"name", "set", "budget_of"} or not isinstance(item.get("name"), str):
+            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}, budget_of: method (optional)}",
+                             "give each method a name")
+        budget_of = item.get("budget_of")
+        if budget_of is not None and (not isinstance(budget_of, str) or budget_of == item["name"]):
+            raise spec_error(f"{where}.budget_of", budget_of, "must name another method",
+                             "write e.g. budget_of: D-INL")
         overrides = item.get("set") or {}
         if not isinstance(overrides, Mapping):
             raise spec_error(f"{where}.set", overrides, "must be a mapping of dotted keys", "write e.g. {gate.beta: 1.0e-3}")
-        methods.append(MethodSpec(item["name"], dict(overrides)))
+        methods.append(MethodSpec(item["name"], dict(overrides), budget_of))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise spec_error(path, names, "has duplicate method names", "give every method its own name")
@@ -276,6 +281,10 @@ def validate_spec(obj: object, path: str) -> None:
             value = getattr(obj, key)
             if value is not None and value not in names:
                 raise spec_error(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
+        for m in obj.methods:
+            if m.budget_of is not None and m.budget_of not in names:
+                raise spec_error(f"{path}.methods.{m.name}.budget_of", m.budget_of, f"is not a method name {names}",
+                                 "use one of the method names")
     if isinstance(obj, GateSpec):
         if obj.rate != RATE_CHOICES[0] and obj.kind != "gaussian":
             raise spec_error(f"{path}.rate", obj.rate, f"applies to the gaussian gate only (gate.kind is {obj.kind!r})",

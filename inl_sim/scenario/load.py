@@ -125,7 +125,8 @@ def _plain(value: object, keep_callables: bool) -> object:
     if isinstance(value, (Distribution, SensorSpec)):
         return value.to_yaml()
     if isinstance(value, MethodSpec):
-        return {"name": value.name, "set": dict(value.set)}
+        plain = {"name": value.name, "set": dict(value.set)}
+        return plain if value.budget_of is None else {**plain, "budget_of": value.budget_of}
     if dataclasses.is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name), keep_callables) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):

@@ -186,12 +186,15 @@ class ModelSpec:
 class RoutingSpec:
     """Training graph: ``dense`` DAG over every usable link, or ``spt`` (D-INL's tree).
 
+    Control trees (same n - 1 links, another choice of them): ``bfs`` (hop count),
+    ``random_tree`` (uniform, seeded from the run seed), ``mst`` (maximum capacity).
     ``cost`` is the Dijkstra edge cost; ``dense_ties`` says what dense INL does with a
-    link between two nodes equally far from the fusion node (``drop`` or ``keep``)."""
+    link between two nodes equally far from the fusion node: ``keep`` (default, so dense
+    uses every link; oriented by (distance, depth, node order)) or ``drop``."""
 
     mode: str = "spt"
     cost: str | Callable = "payload_over_capacity"
-    dense_ties: str = "drop"
+    dense_ties: str = "keep"
 
 
 @dataclass(frozen=True)
@@ -256,10 +259,16 @@ class SimulationSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One arm of a comparison: a name and the dotted overrides that define it."""
+    """One arm of a comparison: a name and the dotted overrides that define it.
+
+    ``budget_of`` names another method whose training bytes this one should match:
+    ``compare`` then sets this arm's ``model.latent_dim`` so that its bytes per step
+    (width x bytes per value x active links) equal the other's, up to rounding
+    (equal-budget control, e.g. dense INL at D-INL's budget)."""
 
     name: str
     set: dict = field(default_factory=dict)
+    budget_of: str | None = None
 
 
 @dataclass(frozen=True)

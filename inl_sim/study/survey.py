@@ -265,6 +265,7 @@ def _with_runs(row: dict[str, Any], runs: Mapping[str, Sequence[RunResult]], sc:
         for mode, summary in (("dense", dense), ("spt", spt)):
             out[f"{key}_{mode}_mean"], out[f"{key}_{mode}_std"] = summary[f"{key}_mean"], summary[f"{key}_std"]
     out["accuracy_gap"], out["accuracy_within_1std"] = spt["accuracy_gap"], spt["accuracy_within_1std"]
+    out.update({k: v for k, v in spt.items() if k.startswith("paired_") or k == "accuracy_ci_contains_0"})
     if out["exchange_matches_structure"] is False:
         log.warning("%s: measured exchange reduction %.6f differs from the structural %.6f with fixed-width "
                     "messages", row["topology"], out["exchange_reduction"], row["structural_reduction"])
