@@ -7,23 +7,63 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
+import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from inl_sim import __version__
 from inl_sim.errors import InlSimError, ScenarioError
 from inl_sim.scenario import Scenario, load_scenario, parse_override
+from inl_sim.scenario.library import describe_scenarios
 
 __all__ = ["main", "build_parser"]
 
 EXIT_BAD_INPUT = 2
+MAX_ERROR_CHARS = 400
+MAX_GRID_POINTS = 10_000
+MAX_SEEDS = 10 ** 6
+
+
+def _count(name: str, high: int) -> Callable[[str], int]:
+    """argparse type: an integer in 1..high (``--seeds 10**11`` used to build a huge tuple)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text) if len(text) <= 20 else None
+        except ValueError:
+            value = None
+        if value is None or not 1 <= value <= high:
+            raise argparse.ArgumentTypeError(f"{name} {text[:40]!r} must be an integer in 1..{high:,}")
+        return value
+    return parse
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line of at most MAX_ERROR_CHARS characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
 
 
 def _load(args: argparse.Namespace) -> Scenario:
+    """The scenario with its ``--set`` overrides (and ``--force``), validated whole:
+    this runs before any command imports torch, so bad input fails in a fraction of a second."""
     overrides = dict(parse_override(text) for text in args.set or [])
+    if getattr(args, "force", False):
+        overrides["limits.force"] = True
     return load_scenario(args.scenario, overrides)
+
+
+def _check_variants(sc: Scenario, sets: Sequence[dict]) -> None:
+    """Validate every compare method / sweep point before the first run trains."""
+    for overrides in sets:
+        try:
+            load_scenario(sc, overrides)
+        except ScenarioError as exc:
+            point = ",".join(f"{k}={v}" for k, v in overrides.items())
+            raise ScenarioError(f"{point[:120]}: {exc}") from None
 
 
 def _default_out(sc: Scenario, args: argparse.Namespace, kind: str) -> Path:
@@ -37,8 +77,8 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from inl_sim.study.experiment import run
     sc = _load(args)
+    from inl_sim.study.experiment import run
     seed = sc.seed if args.seed is None else args.seed
     out = _default_out(sc, args, f"run-{sc.routing.mode}-seed{seed}")
     res = run(sc, seed, out_dir=out, progress=_progress(args))
@@ -63,10 +103,11 @@ def _bytes(n: float) -> str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from inl_sim.study.comparison import compare
     sc = _load(args)
     modes = args.modes.split(",") if args.modes else None
+    _check_variants(sc, [{"routing.mode": m} for m in modes] if modes else [dict(m.set) for m in sc.compare.methods])
     out = _default_out(sc, args, "compare")
+    from inl_sim.study.comparison import compare
     cmp = compare(sc, modes=modes, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
     print(cmp.to_markdown())
     _print_claims(cmp.rows)
@@ -98,17 +139,22 @@ def _maybe_report(out: Path, args: argparse.Namespace) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from inl_sim.study.show import describe
     sc = _load(args)
+    from inl_sim.study.show import describe
     print(describe(sc, seed=sc.seed if args.seed is None else args.seed))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from inl_sim.study.comparison import sweep
     sc = _load(args)
     grid = dict(_parse_grid(text) for text in args.grid)
+    keys = list(grid)
+    if math.prod(len(v) for v in grid.values()) > MAX_GRID_POINTS:
+        raise ScenarioError(f"--grid: {math.prod(len(v) for v in grid.values()):,} points exceed the limit of "
+                            f"{MAX_GRID_POINTS:,}; sweep fewer values")
+    _check_variants(sc, [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))])
     out = _default_out(sc, args, "sweep")
+    from inl_sim.study.comparison import sweep
     cmp = sweep(sc, grid, seeds=args.seeds, out_dir=out, jobs=args.jobs, progress=_progress(args))
     print(cmp.to_markdown())
     _maybe_report(out, args)
@@ -163,13 +209,17 @@ def _add_topologies(sub: Any) -> None:
     actions.add_parser("list", help="shipped topology files: nodes, links, roles").set_defaults(func=cmd_topologies)
     text = "one scenario over several topologies: edges, tree edges, exchange reduction, time/epoch, accuracy"
     p = actions.add_parser("compare", help=text, description=text)
-    p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    p.add_argument("scenario", help="scenario YAML file, or a shipped name (inl-sim scenarios list)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, e.g. gate.beta=1e-3")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--out", help="results folder (default: <output_dir>/<name>/topologies)")
-    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs (default: training.epochs)")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the resource estimate exceeds the budget (limits.force: true)")
+    p.add_argument("--seeds", type=_count("--seeds", MAX_SEEDS), default=None,
+                   help="number of seeds (default: compare.seeds)")
+    p.add_argument("--jobs", type=_count("--jobs", 1024), default=1, help="worker processes (default 1)")
+    p.add_argument("--epochs", type=_count("--epochs", 10 ** 9), default=None,
+                   help="training epochs (default: training.epochs)")
     p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
     p.add_argument("--generators", metavar="NAME:N[:K=V],...",
                    help="e.g. random_geometric:20,knn:50:k=4 (default, with no --files: random_geometric:20 and :50)")
@@ -180,14 +230,22 @@ def _add_topologies(sub: Any) -> None:
 
 
 def cmd_rate_curve(args: argparse.Namespace) -> int:
-    from inl_sim.study.ratecurve import parse_slopes, rate_curve, write_rate_curve
     sc = _load(args)
+    from inl_sim.study.ratecurve import parse_slopes, rate_curve, write_rate_curve
     out = _default_out(sc, args, "rate-curve")
     study = rate_curve(sc, args.seed, slopes=parse_slopes(args.slopes), fill=args.fill,
                        max_full=args.max_children, progress=_progress(args))
     write_rate_curve(study, out)
     print(study.to_markdown())
     print(f"results: {out} (rate_curve.html, rate_curve.csv/.json, options.csv)")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    rows = describe_scenarios()
+    width = max([len("name"), *(len(name) for name, _ in rows)])
+    print(f"{'name':<{width}}  description")
+    print("\n".join(f"{name:<{width}}  {text}" for name, text in rows))
     return 0
 
 
@@ -200,18 +258,25 @@ def cmd_report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inl-sim", description="Simulate distributed in-network learning.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
+    parser.add_argument("--version", action="version", version=f"inl-sim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    text = "the scenarios shipped with the package (run one by name: inl-sim run quickstart)"
+    sub.add_parser("scenarios", help=text, description=text).add_subparsers(dest="action", required=True).add_parser(
+        "list", help="name and description of each shipped scenario").set_defaults(func=cmd_scenarios)
 
     def add(name: str, func: Callable, help_text: str, seeds: bool = False, out: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+        p.add_argument("scenario", help="scenario YAML file, or a shipped name (inl-sim scenarios list)")
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, e.g. gate.beta=1e-3")
         p.add_argument("--no-progress", action="store_true", help="hide progress bars")
         if out:
             p.add_argument("--out", help="results folder (default: <output_dir>/<name>/<command>)")
+        p.add_argument("--force", action="store_true",
+                       help="run even when the resource estimate exceeds the budget (limits.force: true)")
         if seeds:
-            p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: compare.seeds)")
-            p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+            p.add_argument("--seeds", type=_count("--seeds", MAX_SEEDS), default=None,
+                           help="number of seeds (default: compare.seeds)")
+            p.add_argument("--jobs", type=_count("--jobs", 1024), default=1, help="worker processes (default 1)")
         p.set_defaults(func=func)
         return p
 
@@ -254,7 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except InlSimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RecursionError as exc:  # a safety net: input limits should make this unreachable
+        print(f"error: input nested too deeply ({_one_line(exc)}); simplify the scenario", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; results written so far are intact", file=sys.stderr)

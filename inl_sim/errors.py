@@ -7,7 +7,10 @@ the fix, e.g. ``topology.capacity_bps: -3 must be > 0; give a positive link capa
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
+    "short",
     "InlSimError",
     "ScenarioError",
     "TopologyError",
@@ -41,6 +44,21 @@ class ResultsError(InlSimError, ValueError):
     """A results folder is missing, incomplete or of an unknown layout."""
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+_REPR.maxlong = 40
+
+
+def short(value: object) -> str:
+    """``repr(value)`` cut to about 100 characters, so that a 20,000-item value or a
+    5,000-digit number still gives a one-line, readable error."""
+    text = _REPR.repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def field_error(
     cls: type[InlSimError], field: str, value: object, rule: str, fix: str, *, source: str | None = None
 ) -> InlSimError:
@@ -50,4 +68,4 @@ def field_error(
     with several scenario files knows which one to open.
     """
     where = f"{source}: " if source else ""
-    return cls(f"{where}{field}: {value!r} {rule}; {fix}")
+    return cls(f"{where}{field}: {short(value)} {rule}; {fix}")

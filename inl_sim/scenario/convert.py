@@ -17,15 +17,33 @@ import types
 import typing
 from typing import Any, Callable, Mapping, Union
 
-from inl_sim.errors import ScenarioError
-from inl_sim.scenario.spec import (DISTRIBUTIONS, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
-                                   GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
+from inl_sim.errors import ScenarioError, short
+from inl_sim.scenario.budget import check_budget
+from inl_sim.scenario.spec import (AGGREGATIONS, DATA_KINDS, DENSE_TIES, DISTRIBUTIONS, ENCODINGS, GATE_KINDS,
+                                   GENERATORS, OPTIMIZERS, ROUTING_MODES, SENSOR_RULES, CompareSpec, DataSpec,
+                                   Distribution, GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
-__all__ = ["build_spec", "validate_spec", "spec_error"]
+__all__ = ["build_spec", "validate_spec", "spec_error", "short", "clip", "MAX_INT", "ATTRIBUTE_RANGES"]
+
+MAX_INT = 2 ** 63 - 1
+# Physical ranges of link/node attributes: wide enough for any real network, narrow
+# enough that simulated times stay finite (latency 1e308 s made sim_time_s inf -> null).
+ATTRIBUTE_RANGES: dict[str, tuple[float, float, str]] = {
+    "capacity_bps": (1.0, 1.0e15, "bits per second, 1 b/s .. 1 Pb/s, e.g. 1.0e+7"),
+    "latency_s": (0.0, 1.0e6, "seconds, 0 .. 1e6 (11 days), e.g. 2.0e-3"),
+    "node_flops_per_s": (1.0, 1.0e21, "FLOP/s, 1 .. 1e21, e.g. 1.0e+9"),
+    "flops_per_s": (1.0, 1.0e21, "FLOP/s, 1 .. 1e21, e.g. 1.0e+9"),
+}
 
 
 def spec_error(path: str, value: object, rule: str, fix: str) -> ScenarioError:
-    return ScenarioError(f"{path}: {value!r} {rule}; {fix}")
+    return ScenarioError(f"{clip(path)}: {short(value)} {rule}; {fix}")
+
+
+def clip(text: str, limit: int = 120) -> str:
+    """A field path or name cut to ``limit`` characters (a hostile key can be 100 KB)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # --------------------------------------------------------------------------- conversion
@@ -52,16 +70,29 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "lr": (lambda v: v > 0, "must be > 0", "use a positive learning rate, e.g. 3.0e-3"),
     "weight_decay": (lambda v: v >= 0, "must be >= 0", "use a non-negative weight decay"),
     "seeds": (lambda v: v >= 1, "must be >= 1", "compare over at least one seed"),
+    "memory_fraction": (lambda v: 0 < v <= 1, "must be in (0, 1]", "give a share of physical RAM, e.g. 0.75"),
+    "max_hours": (lambda v: 0 < v <= 1e6, "must be in (0, 1e6]", "give hours, e.g. 24"),
     "seed": (lambda v: v is None or 0 <= v < 2 ** 32, "must be in 0..4294967295", "use a non-negative 32-bit seed"),
+}
+
+# Hard upper bounds: far above any run this machine class can do, they keep a typo such as
+# 10**30 from reaching an allocator (the resource estimate in ``budget`` is the finer check).
+_MAX: dict[str, int] = {
+    "n_nodes": 10 ** 7, "n_train": 10 ** 9, "n_test": 10 ** 9, "n_classes": 10 ** 6, "view_dim": 10 ** 7,
+    "groups_per_view": 10 ** 6, "latent_dim": 10 ** 7, "hidden_dim": 10 ** 7, "n_choices": 10 ** 6,
+    "epochs": 10 ** 9, "batch_size": 10 ** 9, "seeds": 10 ** 6, "bits": 16,
 }
 
 _CHOICES: dict[str, tuple] = {
     "topology.generator": GENERATORS + (None,),
-    "data.kind": ("synthetic", "digits"),
-    "model.aggregation": ("concat", "mean", "sum"),
-    "routing.mode": ("dense", "spt"),
-    "routing.dense_ties": ("drop", "keep"),
-    "training.optimizer": ("adam", "sgd"),
+    "data.kind": DATA_KINDS,
+    "model.aggregation": AGGREGATIONS,
+    "routing.mode": ROUTING_MODES,
+    "routing.dense_ties": DENSE_TIES,
+    "training.optimizer": OPTIMIZERS,
+    "gate.kind": GATE_KINDS,
+    "message.encoding": ENCODINGS,
+    "message.grad_encoding": ENCODINGS,
 }
 
 
@@ -73,20 +104,34 @@ def _to_float(value: object, path: str) -> float:
     """Accept ints, floats and numeric strings: PyYAML reads ``1e6`` as a string."""
     if isinstance(value, str):
         try:
-            value = float(value)
+            value = float(value) if len(value) <= 64 else math.nan
         except ValueError:
             raise spec_error(path, value, "is not a number", "write a number such as 1.0e6") from None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise spec_error(path, value, "is too large", "write a number below 9.2e18")
     if not _is_number(value) or not math.isfinite(value):
         raise spec_error(path, value, "must be a finite number", "write a number such as 0.5")
     return float(value)
 
 
 def _to_int(value: object, path: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    """Integers only: ``1.5`` is not silently cut to 1, and ``2.0`` is refused as well, so
+    the rule is simple; sizes are bounded by :data:`MAX_INT` (then by each field's rule)."""
+    if isinstance(value, float):
+        raise spec_error(path, value, "must be an integer, not a float", "write a whole number such as 5 (no point)")
     if not isinstance(value, int) or isinstance(value, bool):
         raise spec_error(path, value, "must be an integer", "write a whole number such as 5")
+    if abs(value) > MAX_INT:
+        raise spec_error(path, value, f"is too large (|value| must be <= 2**63 - 1)", "write a smaller number")
     return value
+
+
+def _in_range(number: float, path: str, shown: object) -> float:
+    name = path.rsplit(".", 1)[-1]
+    lo, hi, unit = ATTRIBUTE_RANGES.get(name, (-math.inf, math.inf, "a number"))
+    if not lo <= number <= hi:
+        raise spec_error(path, shown, f"must be in [{lo:g}, {hi:g}]", f"give {unit}")
+    return number
 
 
 def _to_distribution(value: object, path: str) -> Distribution:
@@ -98,7 +143,7 @@ def _to_distribution(value: object, path: str) -> Distribution:
             raise spec_error(path, value, "must be > 0", "give a positive value")
         if number < 0:
             raise spec_error(path, value, "must be >= 0", "give a non-negative value")
-        return Distribution("constant", (number,))
+        return Distribution("constant", (_in_range(number, path, value),))
     if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS[1:]:
         raise spec_error(path, dict(value), "must be a number or one of {uniform|loguniform|choice: [...]}",
                     "write e.g. {uniform: [1.0e6, 1.0e7]}")
@@ -111,7 +156,7 @@ def _to_distribution(value: object, path: str) -> Distribution:
     floor_ok = all(n >= 0 for n in nums) if path.endswith("latency_s") else all(n > 0 for n in nums)
     if not floor_ok:
         raise spec_error(f"{path}.{kind}", list(params), "must be positive (latency: non-negative)", "fix the bounds")
-    return Distribution(kind, nums)
+    return Distribution(kind, tuple(_in_range(n, path, list(params)) for n in nums))
 
 
 def _to_sensors(value: object, path: str) -> SensorSpec:
@@ -227,7 +272,7 @@ def build_spec(cls: type, raw: object, path: str) -> object:
     for key in raw:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
-            raise ScenarioError(f"{where}: unknown key; known keys here: {', '.join(known)}")
+            raise ScenarioError(f"{clip(where)}: unknown key; known keys here: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name in known:
@@ -247,11 +292,14 @@ def validate_spec(obj: object, path: str) -> None:
             check, rule, fix = _RULES[f.name]
             if not check(value):
                 raise spec_error(where, value, rule, fix)
+            if f.name in _MAX and _is_number(value) and value > _MAX[f.name]:
+                raise spec_error(where, value, f"must be <= {_MAX[f.name]:,}", f"{fix} (a sane size)")
         if where in _CHOICES and value not in _CHOICES[where]:
             options = [c for c in _CHOICES[where] if c is not None]
             raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
     if isinstance(obj, Scenario):
         _validate_topology(obj.topology, "topology")
+        check_budget(obj)
     if isinstance(obj, CompareSpec):
         names = [m.name for m in obj.methods]
         for key in ("reference", "rate_reference"):

@@ -12,7 +12,8 @@ from typing import Callable, Union
 
 __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
-    "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
+    "GATE_KINDS", "ENCODINGS", "AGGREGATIONS", "ROUTING_MODES", "DENSE_TIES", "OPTIMIZERS", "DATA_KINDS",
+    "LimitsSpec", "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
     "GateSpec", "MessageSpec", "TrainingSpec", "MethodSpec", "CompareSpec", "Scenario",
 ]
 
@@ -22,6 +23,17 @@ FUSION_RULES = ("most_central", "max_degree", "first")
 SENSOR_RULES = ("all", "leaves", "k_random", "farthest", "ids")
 GENERATORS = ("random_geometric", "knn", "waxman", "erdos_renyi", "grid", "star", "balanced_tree")
 DISTRIBUTIONS = ("constant", "uniform", "loguniform", "choice")
+# Names of the registries that live right of this wing (learning/, network/, study/), kept
+# here so a scenario is checked whole before torch is imported (an error in < 0.5 s);
+# tests/test_hostile_registry.py holds each tuple equal to its registry.  Add a gate,
+# codec, aggregation, routing mode or optimiser: add its name here too.
+GATE_KINDS = ("none", "gaussian", "gumbel")
+ENCODINGS = ("float32", "float16", "int8", "entropy_coded")
+AGGREGATIONS = ("concat", "mean", "sum")
+ROUTING_MODES = ("dense", "spt")
+DENSE_TIES = ("drop", "keep")
+OPTIMIZERS = ("adam", "sgd")
+DATA_KINDS = ("synthetic", "digits")
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,19 @@ class CompareSpec:
 
 
 @dataclass(frozen=True)
+class LimitsSpec:
+    """The resource budget a scenario is checked against before anything is built.
+
+    The estimate (``inl_sim.scenario.budget``) is from the sizes alone: nodes, samples,
+    widths, epochs and batch.  ``force: true`` (CLI ``--force``) runs it anyway.
+    """
+
+    memory_fraction: float = 0.75     # of physical RAM
+    max_hours: float = 24.0           # estimated wall time of one run
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole experiment description; see ``scenarios/quickstart.yaml``."""
 
@@ -202,3 +227,4 @@ class Scenario:
     training: TrainingSpec = TrainingSpec()
     compare: CompareSpec = CompareSpec()
     output_dir: str = "results"
+    limits: LimitsSpec = LimitsSpec()
