@@ -73,15 +73,18 @@ def _deep_copy(raw: Mapping, depth: int = 0) -> dict:
 
 
 def load_scenario(source: str | Path | Mapping | Scenario,
-                  overrides: Mapping[str, object] | None = None) -> Scenario:
+                  overrides: Mapping[str, object] | None = None, *, force: bool = False) -> Scenario:
     """Load and validate a scenario from a YAML file, a mapping or a Scenario.
 
     Parameters
     ----------
     source
-        Path to a YAML file, a dict with the same layout, or an existing Scenario.
+        Path to a YAML file, a shipped scenario's name (``"quickstart"``), a dict with
+        the same layout, or an existing Scenario.
     overrides
         Dotted keys to replace, e.g. ``{"routing.mode": "spt", "gate.beta": 1e-3}``.
+    force
+        Accept a scenario whose resource estimate exceeds its budget (sets ``limits.force``).
 
     Raises
     ------
@@ -89,6 +92,8 @@ def load_scenario(source: str | Path | Mapping | Scenario,
         Naming the file (when there is one), the field path, the value, the rule and the fix.
     """
     where = None
+    if force:
+        overrides = {**(overrides or {}), "limits.force": True}
     if isinstance(source, Scenario):
         raw: Mapping = scenario_to_dict(source, keep_callables=True)
     elif isinstance(source, Mapping):
