@@ -54,7 +54,12 @@ _REPR.maxlong = 40
 def short(value: object) -> str:
     """``repr(value)`` cut to about 100 characters, so that a 20,000-item value or a
     5,000-digit number still gives a one-line, readable error."""
-    text = _REPR.repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError):  # e.g. an int past Python's int-to-str limit
+        text = f"<a {type(value).__name__} that cannot be shown>"
     text = " ".join(text.split())
     return text if len(text) <= 120 else text[:117] + "..."
 

@@ -26,7 +26,7 @@ import yaml
 
 from inl_sim.errors import TopologyError, short
 from inl_sim.scenario import SensorSpec
-from inl_sim.scenario.convert import ATTRIBUTE_RANGES
+from inl_sim.scenario.limits import ATTRIBUTE_RANGES
 from inl_sim.scenario.library import TOPOLOGY_DIR
 from inl_sim.scenario.yamlsafe import LIMITS, load_yaml
 

@@ -34,6 +34,7 @@ import os
 from dataclasses import dataclass
 
 from inl_sim.errors import ScenarioError
+from inl_sim.scenario.limits import generated_nodes
 from inl_sim.scenario.spec import Scenario
 
 __all__ = ["Estimate", "estimate", "check_budget", "physical_memory_bytes"]
@@ -66,7 +67,7 @@ def physical_memory_bytes() -> float:
 def _graph_size(sc: Scenario) -> tuple[int, int, int]:
     topo = sc.topology
     if topo.generator:
-        n = topo.n_nodes
+        n = int(min(generated_nodes(topo.generator, topo.params, topo.n_nodes), 1e12))
         e = n * EDGES_PER_NODE
     elif topo.edges:
         ids = {repr(x) for edge in topo.edges if isinstance(edge, (list, tuple)) for x in edge[:2]}

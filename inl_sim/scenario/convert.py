@@ -17,34 +17,15 @@ import types
 import typing
 from typing import Any, Callable, Mapping, Union
 
-from inl_sim.errors import ScenarioError, short
+from inl_sim.errors import RoutingError, ScenarioError, short
 from inl_sim.scenario.budget import check_budget
-from inl_sim.scenario.spec import (AGGREGATIONS, DATA_KINDS, DENSE_TIES, DISTRIBUTIONS, ENCODINGS, GATE_KINDS,
-                                   GENERATORS, OPTIMIZERS, ROUTING_MODES, SENSOR_RULES, CompareSpec, DataSpec,
-                                   Distribution, GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
+from inl_sim.scenario.limits import MAX_INT, MAX_SIZE, check_generator_params, clip, in_range, spec_error
+from inl_sim.scenario.spec import (AGGREGATIONS, DATA_KINDS, DENSE_TIES, DISTRIBUTIONS, EDGE_COSTS, ENCODINGS,
+                                   GATE_KINDS, GENERATORS, OPTIMIZERS, ROUTING_MODES, SENSOR_RULES, CompareSpec,
+                                   DataSpec, Distribution, GateSpec, MethodSpec, NodeId, RoutingSpec, Scenario,
+                                   SensorSpec, TopologySpec)
 
-__all__ = ["build_spec", "validate_spec", "spec_error", "short", "clip", "MAX_INT", "ATTRIBUTE_RANGES"]
-
-MAX_INT = 2 ** 63 - 1
-# Physical ranges of link/node attributes: wide enough for any real network, narrow
-# enough that simulated times stay finite (latency 1e308 s made sim_time_s inf -> null).
-ATTRIBUTE_RANGES: dict[str, tuple[float, float, str]] = {
-    "capacity_bps": (1.0, 1.0e15, "bits per second, 1 b/s .. 1 Pb/s, e.g. 1.0e+7"),
-    "latency_s": (0.0, 1.0e6, "seconds, 0 .. 1e6 (11 days), e.g. 2.0e-3"),
-    "node_flops_per_s": (1.0, 1.0e21, "FLOP/s, 1 .. 1e21, e.g. 1.0e+9"),
-    "flops_per_s": (1.0, 1.0e21, "FLOP/s, 1 .. 1e21, e.g. 1.0e+9"),
-}
-
-
-def spec_error(path: str, value: object, rule: str, fix: str) -> ScenarioError:
-    return ScenarioError(f"{clip(path)}: {short(value)} {rule}; {fix}")
-
-
-def clip(text: str, limit: int = 120) -> str:
-    """A field path or name cut to ``limit`` characters (a hostile key can be 100 KB)."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
+__all__ = ["build_spec", "validate_spec", "spec_error", "short", "clip"]
 
 # --------------------------------------------------------------------------- conversion
 
@@ -73,14 +54,6 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "memory_fraction": (lambda v: 0 < v <= 1, "must be in (0, 1]", "give a share of physical RAM, e.g. 0.75"),
     "max_hours": (lambda v: 0 < v <= 1e6, "must be in (0, 1e6]", "give hours, e.g. 24"),
     "seed": (lambda v: v is None or 0 <= v < 2 ** 32, "must be in 0..4294967295", "use a non-negative 32-bit seed"),
-}
-
-# Hard upper bounds: far above any run this machine class can do, they keep a typo such as
-# 10**30 from reaching an allocator (the resource estimate in ``budget`` is the finer check).
-_MAX: dict[str, int] = {
-    "n_nodes": 10 ** 7, "n_train": 10 ** 9, "n_test": 10 ** 9, "n_classes": 10 ** 6, "view_dim": 10 ** 7,
-    "groups_per_view": 10 ** 6, "latent_dim": 10 ** 7, "hidden_dim": 10 ** 7, "n_choices": 10 ** 6,
-    "epochs": 10 ** 9, "batch_size": 10 ** 9, "seeds": 10 ** 6, "bits": 16,
 }
 
 _CHOICES: dict[str, tuple] = {
@@ -126,14 +99,6 @@ def _to_int(value: object, path: str) -> int:
     return value
 
 
-def _in_range(number: float, path: str, shown: object) -> float:
-    name = path.rsplit(".", 1)[-1]
-    lo, hi, unit = ATTRIBUTE_RANGES.get(name, (-math.inf, math.inf, "a number"))
-    if not lo <= number <= hi:
-        raise spec_error(path, shown, f"must be in [{lo:g}, {hi:g}]", f"give {unit}")
-    return number
-
-
 def _to_distribution(value: object, path: str) -> Distribution:
     if isinstance(value, Distribution):
         return value
@@ -143,7 +108,7 @@ def _to_distribution(value: object, path: str) -> Distribution:
             raise spec_error(path, value, "must be > 0", "give a positive value")
         if number < 0:
             raise spec_error(path, value, "must be >= 0", "give a non-negative value")
-        return Distribution("constant", (_in_range(number, path, value),))
+        return Distribution("constant", (in_range(number, path, value),))
     if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS[1:]:
         raise spec_error(path, dict(value), "must be a number or one of {uniform|loguniform|choice: [...]}",
                     "write e.g. {uniform: [1.0e6, 1.0e7]}")
@@ -156,7 +121,7 @@ def _to_distribution(value: object, path: str) -> Distribution:
     floor_ok = all(n >= 0 for n in nums) if path.endswith("latency_s") else all(n > 0 for n in nums)
     if not floor_ok:
         raise spec_error(f"{path}.{kind}", list(params), "must be positive (latency: non-negative)", "fix the bounds")
-    return Distribution(kind, tuple(_in_range(n, path, list(params)) for n in nums))
+    return Distribution(kind, tuple(in_range(n, path, list(params)) for n in nums))
 
 
 def _to_sensors(value: object, path: str) -> SensorSpec:
@@ -292,8 +257,8 @@ def validate_spec(obj: object, path: str) -> None:
             check, rule, fix = _RULES[f.name]
             if not check(value):
                 raise spec_error(where, value, rule, fix)
-            if f.name in _MAX and _is_number(value) and value > _MAX[f.name]:
-                raise spec_error(where, value, f"must be <= {_MAX[f.name]:,}", f"{fix} (a sane size)")
+            if f.name in MAX_SIZE and _is_number(value) and value > MAX_SIZE[f.name]:
+                raise spec_error(where, value, f"must be <= {MAX_SIZE[f.name]:,}", f"{fix} (a sane size)")
         if where in _CHOICES and value not in _CHOICES[where]:
             options = [c for c in _CHOICES[where] if c is not None]
             raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
@@ -310,6 +275,9 @@ def validate_spec(obj: object, path: str) -> None:
         for key, value in obj.node_beta.items():
             if _to_float(value, f"{path}.node_beta.{key}") < 0:
                 raise spec_error(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
+    if isinstance(obj, RoutingSpec) and isinstance(obj.cost, str) and obj.cost not in EDGE_COSTS:
+        raise spec_error(f"{path}.cost", obj.cost, f"is not one of {list(EDGE_COSTS)}",
+                         "choose one of them, or pass a callable (u, v, attrs) -> float from Python", RoutingError)
     if isinstance(obj, DataSpec) and obj.groups_per_view > obj.n_classes:
         raise spec_error(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
                     "lower groups_per_view or raise n_classes")
@@ -321,5 +289,7 @@ def _validate_topology(spec: TopologySpec, path: str) -> None:
     if len(sources) != 1:
         raise spec_error(path or "topology", sources, "must name exactly one source: generator, file or edges",
                     "set topology.generator, topology.file or topology.nodes/edges (and only one)")
+    if spec.generator:
+        check_generator_params(spec.generator, spec.params, spec.n_nodes, f"{path}.params")
     if spec.nodes and not spec.edges:
         raise spec_error(f"{path}.edges", [], "is empty while nodes are given", "list the links as [u, v, {...}]")

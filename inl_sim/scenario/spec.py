@@ -12,7 +12,7 @@ from typing import Callable, Union
 
 __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
-    "GATE_KINDS", "ENCODINGS", "AGGREGATIONS", "ROUTING_MODES", "DENSE_TIES", "OPTIMIZERS", "DATA_KINDS",
+    "GATE_KINDS", "ENCODINGS", "AGGREGATIONS", "ROUTING_MODES", "EDGE_COSTS", "DENSE_TIES", "OPTIMIZERS", "DATA_KINDS",
     "LimitsSpec", "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
     "GateSpec", "MessageSpec", "TrainingSpec", "MethodSpec", "CompareSpec", "Scenario",
 ]
@@ -31,6 +31,7 @@ GATE_KINDS = ("none", "gaussian", "gumbel")
 ENCODINGS = ("float32", "float16", "int8", "entropy_coded")
 AGGREGATIONS = ("concat", "mean", "sum")
 ROUTING_MODES = ("dense", "spt")
+EDGE_COSTS = ("payload_over_capacity", "inv_capacity", "hops", "latency")
 DENSE_TIES = ("drop", "keep")
 OPTIMIZERS = ("adam", "sgd")
 DATA_KINDS = ("synthetic", "digits")
