@@ -55,11 +55,12 @@ def apply_overrides(raw: Mapping, overrides: Mapping[str, object] | None) -> dic
             if last:
                 node[part] = value
             else:
+                if cls is not dict and not dataclasses.is_dataclass(cls):
+                    raise ScenarioError(f"override {clip(dotted)}: {'.'.join(parts[:i + 1])} is a value, not a "
+                                        f"section; write --set {'.'.join(parts[:i + 1])}=VALUE")
                 child = node.get(part)
                 node[part] = child = _deep_copy(child) if isinstance(child, Mapping) else {}
                 node = child
-                if cls is not dict and not dataclasses.is_dataclass(cls):
-                    cls = dict
     return result
 
 
