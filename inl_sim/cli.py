@@ -181,14 +181,15 @@ def _number_or_value(value: object) -> object:
 
 
 def cmd_topologies(args: argparse.Namespace) -> int:
-    from inl_sim.study import survey
     if args.action == "list":
+        from inl_sim.study import survey
         print(survey.format_list_markdown(survey.list_topologies()), end="")
         return 0
-    choices = survey.parse_choices(args.files, args.generators)
     sc = _load(args)
     if args.epochs is not None:
         sc = load_scenario(sc, {"training.epochs": args.epochs})
+    from inl_sim.study import survey  # torch: only once the scenario is known to be valid
+    choices = survey.parse_choices(args.files, args.generators)
     out = _default_out(sc, args, "topologies")
     res = survey.compare_topologies(sc, choices, seeds=args.seeds, sensors=args.sensors,
                                     structure_only=args.structure_only, out_dir=out, jobs=args.jobs,

@@ -95,8 +95,8 @@ def estimate(sc: Scenario) -> Estimate:
         "parameters topology.n_nodes x (data.view_dim, model.latent_dim, model.hidden_dim)": n * params * 16.0,
         "activations training.batch_size x topology.n_nodes x model.hidden_dim": t.batch_size * n * (
             m.hidden_dim + 2 * m.latent_dim) * 12.0,
-        "ledger training.epochs x steps (data.n_train / training.batch_size) x links": t.epochs * steps * 2.0 * e
-        * RECORD_BYTES,
+        "ledger training.epochs x steps (data.n_train / training.batch_size) x links (topology.n_nodes)":
+            t.epochs * steps * 2.0 * e * RECORD_BYTES,
         "graph topology.n_nodes": n * 1024.0 + e * 512.0,
     }
     time = {

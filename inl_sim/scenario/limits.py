@@ -74,9 +74,10 @@ def _param(value: object, kind: type, path: str) -> float:
     def error(rule: str, fix: str) -> InlSimError:
         return spec_error(path, value, rule, fix, TopologyError)
 
-    if isinstance(value, str) and kind is float and len(value) <= 64:
+    if isinstance(value, str) and len(value) <= 64:  # PyYAML reads 1e-3 as a string; the CLI passes k=3
+        text = value.strip()
         try:
-            value = float(value)  # PyYAML reads 1e-3 as a string
+            value = int(text) if text.lstrip("+-").isdigit() else float(text)
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)):
