@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 import typing
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Collection, Mapping, Union
 
 from inl_sim.errors import RoutingError, ScenarioError, short
 from inl_sim.scenario.budget import check_budget
@@ -67,6 +68,19 @@ _CHOICES: dict[str, tuple] = {
     "message.encoding": ENCODINGS,
     "message.grad_encoding": ENCODINGS,
 }
+
+
+# Registries right of this wing, by field: a gate or codec registered at run time (a
+# plugin: ``GATES["mine"] = MyGate``) is honoured once its module is imported; the name
+# tuples of ``spec`` serve the check that runs before torch is imported.
+_LIVE_REGISTRIES = {"gate.kind": ("inl_sim.learning.gating", "GATES"),
+                    "message.encoding": ("inl_sim.learning.coding", "CODECS"),
+                    "message.grad_encoding": ("inl_sim.learning.coding", "CODECS")}
+
+
+def _registered(where: str) -> Collection:
+    module, name = _LIVE_REGISTRIES.get(where, ("", ""))
+    return getattr(sys.modules.get(module), name, ())
 
 
 def _is_number(value: object) -> bool:
@@ -259,7 +273,7 @@ def validate_spec(obj: object, path: str) -> None:
                 raise spec_error(where, value, rule, fix)
             if f.name in MAX_SIZE and _is_number(value) and value > MAX_SIZE[f.name]:
                 raise spec_error(where, value, f"must be <= {MAX_SIZE[f.name]:,}", f"{fix} (a sane size)")
-        if where in _CHOICES and value not in _CHOICES[where]:
+        if where in _CHOICES and value not in _CHOICES[where] and value not in _registered(where):
             options = [c for c in _CHOICES[where] if c is not None]
             raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
     if isinstance(obj, Scenario):
