@@ -240,6 +240,8 @@ def _yaml_cases() -> list[tuple[str, str, list[str]]]:
         ("self-alias", "edges: &a [*a]\n", ["self-referencing"]),
         ("bigint", "edges: [[" + "7" * 5000 + ", 1]]\n", ["digits"]),
         ("sensors-bad", "edges: [[0, 1]]\nsensors: {rule: magic}\n", ["sensors"]),
+        ("id-huge-int", "edges: [[" + "9" * 30 + ", 1]]\n", ["edges[0]", "too long"]),
+        ("id-long-name", "edges: [[" + "a" * 300 + ", 1]]\n", ["edges[0]", "too long"]),
         ("fusion-list", "edges: [[0, 1]]\nfusion: [0]\n", ["fusion"]),
     ]:
         cases.append((label, text, names))

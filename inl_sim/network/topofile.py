@@ -26,7 +26,7 @@ import yaml
 
 from inl_sim.errors import TopologyError, short
 from inl_sim.scenario import SensorSpec
-from inl_sim.scenario.limits import ATTRIBUTE_RANGES
+from inl_sim.scenario.limits import ATTRIBUTE_RANGES, MAX_ID_CHARS, valid_node_id
 from inl_sim.scenario.library import TOPOLOGY_DIR
 from inl_sim.scenario.yamlsafe import LIMITS, load_yaml
 
@@ -112,6 +112,9 @@ def _attrs(raw: Mapping, known: Sequence[str], where: str, *, strict: bool) -> d
 def _node_id(value: object, where: str) -> NodeId:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TopologyError(f"{where}: {short(value)} is not a node id; use an integer or a string")
+    if not valid_node_id(value):
+        raise TopologyError(f"{where}: {short(value)} is too long for a node id; use an integer below 2**63 "
+                            f"or a name of at most {MAX_ID_CHARS} characters")
     return value
 
 
@@ -119,8 +122,6 @@ def _few(graph: nx.Graph) -> str:
     ids = [repr(v) for v in list(graph)[:6]]
     return ", ".join(ids) + (", ..." if graph.number_of_nodes() > 6 else "")
 
-
-# --------------------------------------------------------------------------- lists and files
 
 # --------------------------------------------------------------------------- lists and files
 

@@ -70,7 +70,8 @@ def _graph_size(sc: Scenario) -> tuple[int, int, int]:
         n = int(min(generated_nodes(topo.generator, topo.params, topo.n_nodes), 1e12))
         e = n * EDGES_PER_NODE
     elif topo.edges:
-        ids = {repr(x) for edge in topo.edges if isinstance(edge, (list, tuple)) for x in edge[:2]}
+        ids = {x for edge in topo.edges if isinstance(edge, (list, tuple)) for x in edge[:2]
+               if isinstance(x, (int, str))}
         n, e = max(len(topo.nodes), len(ids), 1), len(topo.edges)
     else:
         n, e = 1, 1

@@ -20,7 +20,8 @@ from typing import Any, Callable, Collection, Mapping, Union
 
 from inl_sim.errors import RoutingError, ScenarioError, short
 from inl_sim.scenario.budget import check_budget
-from inl_sim.scenario.limits import MAX_INT, MAX_SIZE, check_generator_params, clip, in_range, spec_error
+from inl_sim.scenario.limits import (MAX_ID_CHARS, MAX_INT, MAX_SIZE, check_generator_params, clip, in_range,
+                                     spec_error, valid_node_id)
 from inl_sim.scenario.spec import (AGGREGATIONS, DATA_KINDS, DENSE_TIES, DISTRIBUTIONS, EDGE_COSTS, ENCODINGS,
                                    GATE_KINDS, GENERATORS, OPTIMIZERS, ROUTING_MODES, SENSOR_RULES, CompareSpec,
                                    DataSpec, Distribution, GateSpec, MethodSpec, NodeId, RoutingSpec, Scenario,
@@ -167,6 +168,9 @@ def _to_sensors(value: object, path: str) -> SensorSpec:
 def _to_node(value: object, path: str) -> NodeId:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise spec_error(path, value, "must be a node id (integer or string)", "use an id from the topology")
+    if not valid_node_id(value):
+        raise spec_error(path, value, f"is too long for a node id (integers up to 2**63 - 1, names up to "
+                         f"{MAX_ID_CHARS} characters)", "use a shorter id")
     return value
 
 

@@ -15,10 +15,11 @@ from typing import Mapping
 
 from inl_sim.errors import InlSimError, ScenarioError, TopologyError, short
 
-__all__ = ["MAX_INT", "MAX_SIZE", "ATTRIBUTE_RANGES", "GENERATOR_PARAMS", "clip", "spec_error", "in_range",
+__all__ = ["MAX_INT", "MAX_ID_CHARS", "valid_node_id", "MAX_SIZE", "ATTRIBUTE_RANGES", "GENERATOR_PARAMS", "clip", "spec_error", "in_range",
            "check_generator_params", "generated_nodes"]
 
 MAX_INT = 2 ** 63 - 1
+MAX_ID_CHARS = 256
 
 #: Hard upper bounds of integer fields (the resource estimate in ``budget`` is the finer check).
 MAX_SIZE: dict[str, int] = {
@@ -47,6 +48,12 @@ GENERATOR_PARAMS: dict[str, dict[str, type]] = {
     "star": {},
     "balanced_tree": {"branching": int, "height": int},
 }
+
+
+def valid_node_id(value: int | str) -> bool:
+    """A node id that every output can write: an int within 64 bits (a 5,000-digit id
+    cannot even be printed) or a name of at most MAX_ID_CHARS characters."""
+    return abs(value) <= MAX_INT if isinstance(value, int) else len(value) <= MAX_ID_CHARS
 
 
 def clip(text: str, limit: int = 120) -> str:
