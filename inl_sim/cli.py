@@ -24,7 +24,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_BAD_INPUT = 2
 MAX_ERROR_CHARS = 400
-MAX_GRID_POINTS = 10_000
+MAX_GRID_POINTS = 1_000
 MAX_SEEDS = 10 ** 6
 
 
