@@ -38,7 +38,8 @@ ATTRIBUTE_RANGES: dict[str, tuple[float, float, str]] = {
 }
 
 #: Parameters of each generator in ``inl_sim.network.generators``: name -> int or float.
-#: Checked here, before torch is imported; the generators check their own ranges again.
+#: Their types are checked here, before torch is imported; the generators check names
+#: and ranges again when they draw.
 GENERATOR_PARAMS: dict[str, dict[str, type]] = {
     "random_geometric": {"radius": float},
     "knn": {"k": int},
@@ -99,14 +100,14 @@ def _param(value: object, kind: type, path: str) -> float:
 
 
 def check_generator_params(generator: str, params: Mapping, n_nodes: int, path: str) -> None:
-    """Names, types and sizes of ``topology.params`` for ``generator`` (``height: 1.5`` is
-    an error, not 1; ``rows: 10**6, cols: 10**6`` is refused before a graph is drawn)."""
+    """Types and sizes of the known ``topology.params`` of ``generator`` (``height: 1.5`` is
+    an error, not 1; ``rows: 10**6, cols: 10**6`` is refused before a graph is drawn).
+    Keys not listed in :data:`GENERATOR_PARAMS` are left to the generator, which names
+    the unknown ones when it draws (so a generator can grow a parameter in one place)."""
     known = GENERATOR_PARAMS.get(generator, {})
     for key, value in params.items():
-        if key not in known:
-            raise TopologyError(f"{clip(f'{path}.{key}')}: unknown parameter of generator {generator!r}; "
-                                f"known: {', '.join(known) or 'none'}")
-        _param(value, known[key], f"{path}.{key}")
+        if key in known:
+            _param(value, known[key], f"{path}.{key}")
     nodes = generated_nodes(generator, params, n_nodes)
     if nodes > MAX_SIZE["n_nodes"]:
         raise spec_error(path, dict(params), f"gives {nodes:.3g} nodes, over {MAX_SIZE['n_nodes']:,}",
