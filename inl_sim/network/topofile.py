@@ -1,4 +1,6 @@
-"""Topology files: ``topologies/*.yaml`` / ``*.graphml`` <-> an ``nx.Graph`` plus the file's roles.
+"""Topology files: ``*.yaml`` / ``*.graphml`` <-> an ``nx.Graph`` plus the file's roles.
+
+Shipped files live in ``inl_sim/assets/topologies/`` (package data, found by name).
 
 Split out of :mod:`inl_sim.network` so that module keeps one noun (building a
 :class:`~inl_sim.network.Network` from a spec: generators, attributes, roles) and this
@@ -301,7 +303,7 @@ def write_topology_file(network: _NetworkLike, path: str | Path, *, description:
 
 
 def shipped_topologies() -> list[str]:
-    """File names of the topologies shipped under ``topologies/``."""
+    """File names of the topologies shipped with the package (``inl_sim/assets/topologies/``)."""
     if not TOPOLOGY_DIR.is_dir():
         return []
     return sorted(p.name for p in TOPOLOGY_DIR.iterdir() if p.suffix.lower() in FILE_SUFFIXES)

@@ -11,9 +11,9 @@ May import: ``inl_sim.errors`` only (no torch, no networkx: errors come fast).
 Add a scenario option: a field in ``spec`` with its default, a check in ``convert``.
 """
 
-from inl_sim.scenario.spec import (DISTRIBUTIONS, FUSION_RULES, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec, LimitsSpec,
-                                   Distribution, GateSpec, MessageSpec, MethodSpec, ModelSpec, NodeId, RoutingSpec,
-                                   Scenario, SensorSpec, TopologySpec, TrainingSpec)
+from inl_sim.scenario.spec import (DISTRIBUTIONS, FUSION_RULES, GENERATORS, SENSOR_RULES, CompareSpec, DataSpec,
+                                   Distribution, GateSpec, LimitsSpec, MessageSpec, MethodSpec, ModelSpec, NodeId,
+                                   RoutingSpec, Scenario, SensorSpec, TopologySpec, TrainingSpec)
 from inl_sim.scenario.load import apply_overrides, load_scenario, parse_override, scenario_to_dict, with_overrides
 
 __all__ = [

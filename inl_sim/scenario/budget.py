@@ -21,9 +21,10 @@ Model (N nodes, S sensors, E links, B batch, T = ceil(n_train / B) steps per epo
 
 Calibration, on the shared 2-core machine of this project: the quickstart's topology given
 as explicit links (9 nodes, 27 links, 10 epochs of 32 steps) estimates 2.7 s and 2.8 MB;
-measured 6.6 s (dense) and 16.5 s (spt) while other jobs loaded both cores.  A 10,000-node random geometric scenario with the defaults estimates 3.6 GB and
-0.9 h, within the default budget.  It is an order of magnitude, not a promise: the budget
-exists to stop mistakes of several orders of magnitude (``epochs: 10**9``).
+measured 6.6 s (dense) and 16.5 s (spt) while other jobs loaded both cores.  A 10,000-node
+random geometric scenario with the defaults estimates 3.6 GB and 0.9 h, within the default
+budget.  It is an order of magnitude, not a promise: the budget exists to stop mistakes of
+several orders of magnitude (``epochs: 10**9``).
 ``N`` of a ``topology.file`` is not known before the file is read; it counts as 1 node
 here (the file size is itself bounded when it is read).
 """

@@ -15,7 +15,8 @@ from typing import Mapping
 
 from inl_sim.errors import InlSimError, ScenarioError, TopologyError, short
 
-__all__ = ["MAX_INT", "MAX_ID_CHARS", "valid_node_id", "MAX_SIZE", "ATTRIBUTE_RANGES", "GENERATOR_PARAMS", "clip", "spec_error", "in_range",
+__all__ = ["MAX_INT", "MAX_ID_CHARS", "valid_node_id", "MAX_SIZE", "ATTRIBUTE_RANGES", "GENERATOR_PARAMS", "clip",
+           "spec_error", "in_range",
            "check_generator_params", "generated_nodes"]
 
 MAX_INT = 2 ** 63 - 1
