@@ -61,9 +61,9 @@ def _check_variants(sc: Scenario, sets: Sequence[dict]) -> None:
     for overrides in sets:
         try:
             load_scenario(sc, overrides)
-        except ScenarioError as exc:
+        except InlSimError as exc:
             point = ",".join(f"{k}={v}" for k, v in overrides.items())
-            raise ScenarioError(f"{point[:120]}: {exc}") from None
+            raise type(exc)(f"{point[:120]}: {exc}") from None
 
 
 def _default_out(sc: Scenario, args: argparse.Namespace, kind: str) -> Path:
