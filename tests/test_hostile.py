@@ -40,6 +40,17 @@ def _no_hang() -> object:
     signal.signal(signal.SIGALRM, previous)
 
 
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> object:
+    """cli.main calls logging.basicConfig; drop the handler it adds (it holds capsys's stream)."""
+    import logging
+    root_logger = logging.getLogger()
+    handlers, level = list(root_logger.handlers), root_logger.level
+    yield
+    root_logger.handlers[:] = handlers
+    root_logger.setLevel(level)
+
+
 def bomb(levels: int = 9, width: int = 10) -> str:
     """A 'billion laughs' document: ``width ** levels`` values once expanded."""
     lines = [f"a0: &a0 [{', '.join(['x'] * width)}]"]
@@ -195,6 +206,14 @@ def test_force_accepts_and_is_kept_through_overrides() -> None:
     assert sc.limits.force and sc.training.epochs == 10 ** 9
     assert load_scenario(sc, {"gate.beta": 1e-3}).training.epochs == 10 ** 9
     assert load_scenario(raw, {"training.epochs": 10 ** 9, "limits.force": True}).limits.force
+
+
+def test_cli_force_passes_the_budget(capsys: pytest.CaptureFixture) -> None:
+    from inl_sim import cli
+    over = ["show", "quickstart", "--set", "training.epochs=1000000000"]
+    assert cli.main(over) == 2 and "--force" in capsys.readouterr().err
+    assert cli.main([*over, "--force"]) == 0  # show trains nothing, so the forced scenario is cheap here
+    assert "spt/dense links: 8/27" in capsys.readouterr().out
 
 
 def test_a_tighter_budget_refuses_the_quickstart() -> None:
