@@ -216,6 +216,21 @@ def test_cli_force_passes_the_budget(capsys: pytest.CaptureFixture) -> None:
     assert "spt/dense links: 8/27" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".graphml"])
+def test_a_topology_file_is_estimated_like_the_same_explicit_graph(tmp_path: Path, suffix: str) -> None:
+    graph = nx.gnm_random_graph(300, 900, seed=1)
+    graph.add_edges_from((i, i + 1) for i in range(299))  # connected
+    path = tmp_path / f"g{suffix}"
+    edges = [[u, v] for u, v in graph.edges]
+    if suffix == ".yaml":
+        path.write_text(yaml.safe_dump({"edges": edges}), encoding="utf-8")
+    else:
+        nx.write_graphml(graph, path)
+    from_file = estimate(load_scenario(tiny_scenario(topology={"file": str(path)})))
+    explicit = estimate(load_scenario(tiny_scenario(topology={"edges": edges, "fusion": 0})))
+    assert from_file.memory_terms == explicit.memory_terms and from_file.time_terms == explicit.time_terms
+
+
 def test_a_tighter_budget_refuses_the_quickstart() -> None:
     with pytest.raises(ScenarioError, match="limits.max_hours"):
         load_scenario("quickstart", {"limits.max_hours": 1e-9})

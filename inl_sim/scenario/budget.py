@@ -25,17 +25,21 @@ measured 6.6 s (dense) and 16.5 s (spt) while other jobs loaded both cores.  A 1
 random geometric scenario with the defaults estimates 3.6 GB and 0.9 h, within the default
 budget.  It is an order of magnitude, not a promise: the budget exists to stop mistakes of
 several orders of magnitude (``epochs: 10**9``).
-``N`` of a ``topology.file`` is not known before the file is read; it counts as 1 node
-here (the file size is itself bounded when it is read).
+For a ``topology.file``, N and E are counted from the file (GraphML: its ``<node>`` and
+``<edge>`` elements; YAML: read within the YAML limits), cached by path, size and mtime.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from inl_sim.errors import ScenarioError
+from inl_sim.errors import InlSimError, ScenarioError
+from inl_sim.scenario.library import TOPOLOGY_DIR
 from inl_sim.scenario.limits import generated_nodes
 from inl_sim.scenario.spec import Scenario
 
@@ -76,7 +80,7 @@ def _graph_size(sc: Scenario) -> tuple[int, int, int]:
                if isinstance(x, (int, str))}
         n, e = max(len(topo.nodes), len(ids), 1), len(topo.edges)
     else:
-        n, e = 1, 1
+        n, e = _file_graph_size(topo.file)
     sensors = topo.sensors
     s = n - 1
     if sensors is not None and sensors.rule == "ids":
@@ -84,6 +88,37 @@ def _graph_size(sc: Scenario) -> tuple[int, int, int]:
     elif sensors is not None and sensors.k is not None:
         s = min(sensors.k, n)
     return n, max(s, 1), e
+
+
+def _file_graph_size(name: str | None) -> tuple[int, int]:
+    """(nodes, links) of a topology file, found as ``network`` finds it (absolute, CWD,
+    shipped); (1, 1) when it is not found (``network`` then names the missing file)."""
+    given = Path(name or "")
+    for path in ([given] if given.is_absolute() else [given, TOPOLOGY_DIR / given, TOPOLOGY_DIR / given.name]):
+        if path.is_file():
+            stat = path.stat()
+            return _count_file(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return 1, 1
+
+
+@functools.lru_cache(maxsize=64)
+def _count_file(path: str, size: int, mtime_ns: int) -> tuple[int, int]:
+    from inl_sim.scenario.yamlsafe import LIMITS, load_yaml
+    if size > LIMITS.max_bytes:
+        return 1, 1  # the reader refuses it, naming the limit
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        if path.endswith(".graphml"):
+            return max(len(re.findall(r"<node\b", text)), 1), max(len(re.findall(r"<edge\b", text)), 1)
+        raw = load_yaml(text, path)
+    except (OSError, UnicodeError, InlSimError):
+        return 1, 1  # the reader reports it properly when the network is built
+    edges = raw.get("edges") if isinstance(raw, dict) else None
+    if not isinstance(edges, list):
+        return 1, 1
+    nodes = raw.get("nodes") if isinstance(raw.get("nodes"), list) else []
+    ids = {x for edge in edges if isinstance(edge, list) for x in edge[:2] if isinstance(x, (int, str))}
+    return max(len(nodes), len(ids), 1), max(len(edges), 1)
 
 
 def estimate(sc: Scenario) -> Estimate:
