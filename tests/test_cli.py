@@ -30,7 +30,7 @@ from inl_sim.scenario import load_scenario
 
 from conftest import PYTHON, ROOT, cli_env, explicit_topology, tiny_scenario
 
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 SUMMARY_KEYS = {"accuracy", "test_loss", "exchange_bytes", "exchange_bytes_forward", "exchange_bytes_backward",
                 "sim_time_s", "wall_time_s", "n_active_edges", "mode", "seed", "package_version"}
 LINK = {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}

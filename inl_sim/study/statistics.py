@@ -25,14 +25,14 @@ Wilcoxon test needs at least one non-zero difference.
 from __future__ import annotations
 
 import math
-import re
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
 
 from inl_sim.errors import ScenarioError
+from inl_sim.scenario.seeds import parse_seeds
 
 __all__ = ["paired_difference", "paired_columns", "paired_header", "paired_cells", "parse_seeds",
            "PAIRED_METRICS", "CONFIDENCE"]
@@ -153,36 +153,3 @@ def paired_cells(row: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> l
     cells.append(f"{_num(row.get('paired_accuracy_t_p'), '{:.3g}')} / {_num(row.get('paired_accuracy_wilcoxon_p'), '{:.3g}')}")
     cells.append(f"{_yes_no(row.get('accuracy_within_1std'))} / {_yes_no(row.get('accuracy_ci_contains_0'))}")
     return cells
-
-
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-|\.\.)\s*(\d+)\s*$")
-
-
-def parse_seeds(value: int | str | Iterable[int]) -> tuple[int, ...]:
-    """Seeds from a count (``5`` -> 0..4), a list (``"0,1,2,7"``) or a range (``"0-9"``, ``"0..9"``, inclusive)."""
-    if isinstance(value, bool):
-        raise ScenarioError(f"seeds: {value!r} is not a count, list or range; write e.g. 5, 0,1,2,7 or 0-9")
-    if isinstance(value, int):
-        if value < 1:
-            raise ScenarioError(f"seeds: {value} must be a count >= 1; write e.g. 5 (seeds 0..4)")
-        return tuple(range(value))
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isdigit():
-            return parse_seeds(int(text))
-        match = _RANGE.match(text)
-        if match:
-            lo, hi = int(match.group(1)), int(match.group(2))
-            if lo > hi:
-                raise ScenarioError(f"seeds: range {text!r} runs backwards; write the low end first, e.g. {hi}-{lo}")
-            return tuple(range(lo, hi + 1))
-        parts = [p.strip() for p in text.split(",")]
-        if not all(p.isdigit() for p in parts):
-            raise ScenarioError(f"seeds: {value!r} is not a count, list or range; write e.g. 5, 0,1,2,7 or 0-9")
-        value = [int(p) for p in parts]
-    seeds = tuple(int(s) for s in value)
-    if not seeds:
-        raise ScenarioError("seeds: no seeds; give at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise ScenarioError(f"seeds: {list(seeds)} repeats a seed; paired statistics need each seed once")
-    return seeds
