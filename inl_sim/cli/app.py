@@ -43,7 +43,9 @@ def _add_topologies(sub: Any) -> None:
                    help="run even when the resource estimate exceeds the budget (limits.force: true)")
     p.add_argument("--epochs", type=_count("--epochs", 10 ** 9), default=None,
                    help="training epochs (default: training.epochs)")
-    p.add_argument("--files", help="comma list of topology files (default, with no --generators: all shipped)")
+    p.add_argument("--files", help="comma list of topology files (default, with no --generators/--library: all shipped)")
+    p.add_argument("--library", metavar="COLLECTION/NAME,...",
+                   help="comma list of topohub networks, e.g. sndlib/abilene,gabriel/25/0 (topologies list --library)")
     p.add_argument("--generators", metavar="NAME:N[:K=V],...",
                    help="e.g. random_geometric:20,knn:50:k=4 (default, with no --files: random_geometric:20 and :50)")
     p.add_argument("--sensors", help="sensors of every topology: all, leaves, k_random:K or farthest:K "

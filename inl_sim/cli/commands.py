@@ -99,7 +99,7 @@ def cmd_topologies(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         sc = load_scenario(sc, {"training.epochs": args.epochs})
     from inl_sim.study import survey  # torch: only once the scenario is known to be valid
-    choices = survey.parse_choices(args.files, args.generators)
+    choices = survey.parse_choices(args.files, args.generators, args.library)
     out = _default_out(sc, args, "topologies")
     res = survey.compare_topologies(sc, choices, seeds=args.seeds, sensors=args.sensors,
                                     structure_only=args.structure_only, out_dir=out,
