@@ -162,7 +162,8 @@ def test_grid_and_tree_sizes_are_capped_before_drawing() -> None:
 # --------------------------------------------------------------------------- resource estimate
 
 def test_estimate_terms_follow_the_documented_formula() -> None:
-    sc = load_scenario({"topology": {"generator": "star", "n_nodes": 5},
+    sc = load_scenario({"topology": {"generator": "star", "n_nodes": 5}, "routing": {"mode": "dense"},
+                        "simulation": {"engine": "reference"},
                         "data": {"n_train": 100, "n_test": 50, "view_dim": 3, "n_classes": 4, "groups_per_view": 2},
                         "model": {"latent_dim": 2, "hidden_dim": 4}, "training": {"epochs": 3, "batch_size": 10}})
     est = estimate(sc)
@@ -179,7 +180,7 @@ def test_estimate_terms_follow_the_documented_formula() -> None:
 
 @pytest.mark.parametrize("overrides,field", [
     ({"topology.n_nodes": 1_000_000}, "topology.n_nodes"),
-    ({"topology.n_nodes": 100_000}, "training.epochs"),
+    ({"topology.n_nodes": 100_000, "simulation.engine": "reference"}, "topology.n_nodes"),
     ({"training.epochs": 10 ** 9}, "training.epochs"),
     ({"data.n_train": 10 ** 9}, "data.n_train"),
     ({"data.view_dim": 10 ** 7}, "data.view_dim"),
@@ -192,6 +193,17 @@ def test_over_budget_is_refused_naming_the_field(overrides: dict, field: str) ->
         load_scenario(raw, overrides)
     message = str(info.value)
     assert field in message and "exceeds the budget" in message and "--force" in message
+
+
+def test_the_estimate_follows_the_engine_and_the_training_graph() -> None:
+    raw = {"topology": {"generator": "random_geometric", "n_nodes": 1000}, "data": {"n_train": 640}}
+    fast, ref = (estimate(load_scenario(raw, {"simulation.engine": e, "routing.mode": "spt"})) for e in ("fast", "reference"))
+    steps = 10 * 10   # default 10 epochs x 640 / 64
+    assert math.isclose(list(fast.time_terms.values())[0], steps * (1000 * 100e-6 + 2 * 999 * 2e-6))
+    assert math.isclose(list(ref.time_terms.values())[0], steps * (1000 * 626e-6 + 2 * 999 * 40e-6))
+    dense = estimate(load_scenario(raw, {"routing.mode": "dense"}))
+    assert list(dense.memory_terms.values())[3] > list(fast.memory_terms.values())[3]   # every link's records
+    assert list(fast.memory_terms.values())[3] == steps * 2 * 999 * 64
 
 
 def test_ten_thousand_nodes_are_accepted_by_default() -> None:

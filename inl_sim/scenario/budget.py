@@ -13,11 +13,14 @@ Model (N nodes, S sensors, E links, B batch, T = ceil(n_train / B) steps per epo
   + parameters ``N * P * 4 B * 4`` (weights, gradients, Adam's two moments), with
   ``P = (view_dim + 2 * latent) * hidden + hidden * latent + latent * n_classes``
   + activations ``B * N * (hidden + 2 * latent) * 4 B * 3``
-  + ledger ``epochs * T * 2 * E * 64 B`` (one record per crossing, forward and back)
+  + ledger ``epochs * T * 2 * E_active * 64 B`` (one record per crossing, forward and back;
+  ``E_active`` = E for ``dense``, N - 1 for the trees ``spt``, ``bfs``, ``random_tree``, ``mst``)
   + graph ``N * 1 KB + E * 0.5 KB`` (networkx dicts);
-* time = ``epochs * T * (N * 626 us + 2 * E * 40 us)`` (the 0.1 engine's measured overhead
-  per node-step and per transfer, the slowest engine we ship) + training FLOPs
-  ``6 * N * P * n_train * epochs`` at 5 GFLOP/s.
+* time = ``epochs * T * (N * c_node + 2 * E_active * c_transfer)`` + training FLOPs
+  ``6 * N * P * n_train * epochs`` at 5 GFLOP/s, with the engine's measured overheads:
+  ``reference`` (the 0.1 engine) 626 us per node-step and 40 us per transfer; ``fast``
+  (the learning plane) 100 us and 2 us (a 10,000-node D-INL epoch: 15.6 s of CPU for 16
+  steps, BENCHMARKS.md).
 
 Calibration, on the shared 2-core machine of this project: the quickstart's topology given
 as explicit links (9 nodes, 27 links, 10 epochs of 32 steps) estimates 2.7 s and 2.8 MB;
@@ -45,8 +48,11 @@ from inl_sim.scenario.spec import Scenario
 
 __all__ = ["Estimate", "estimate", "check_budget", "physical_memory_bytes"]
 
-NODE_STEP_S = 626e-6
-TRANSFER_S = 40e-6
+NODE_STEP_S = 626e-6        # reference engine, per node-step
+TRANSFER_S = 40e-6          # reference engine, per transfer
+#: simulation.engine -> (seconds per node-step, seconds per transfer)
+ENGINE_COSTS = {"reference": (NODE_STEP_S, TRANSFER_S), "fast": (100e-6, 2e-6)}
+TREE_MODES = ("spt", "bfs", "random_tree", "mst")
 FLOPS_PER_S = 5e9
 RECORD_BYTES = 64
 EDGES_PER_NODE = 4          # generated graphs: mean degree about 8, so E about 4 N
@@ -124,12 +130,14 @@ def _count_file(path: str, size: int, mtime_ns: int) -> tuple[int, int]:
 def estimate(sc: Scenario) -> Estimate:
     """Estimate the memory and time of one run of ``sc`` (see the module docstring)."""
     n, s, e = _graph_size(sc)
+    e = min(e, max(n - 1, 0)) if sc.routing.mode in TREE_MODES else e   # links that carry training traffic
+    node_s, transfer_s = ENGINE_COSTS.get(sc.simulation.engine, ENGINE_COSTS["reference"])
     d, m, t = sc.data, sc.model, sc.training
     steps = math.ceil(d.n_train / t.batch_size)
     params = (d.view_dim + 2 * m.latent_dim) * m.hidden_dim + m.hidden_dim * m.latent_dim \
         + m.latent_dim * d.n_classes
     memory = {
-        "data (data.n_train + data.n_test) x sensors x data.view_dim": (d.n_train + d.n_test) * s * d.view_dim * 8.0,
+        "data (data.n_train + data.n_test) x sensors (topology.n_nodes) x data.view_dim": (d.n_train + d.n_test) * s * d.view_dim * 8.0,
         "parameters topology.n_nodes x (data.view_dim, model.latent_dim, model.hidden_dim)": n * params * 16.0,
         "activations training.batch_size x topology.n_nodes x model.hidden_dim": t.batch_size * n * (
             m.hidden_dim + 2 * m.latent_dim) * 12.0,
@@ -139,7 +147,7 @@ def estimate(sc: Scenario) -> Estimate:
     }
     time = {
         "engine training.epochs x steps (data.n_train / training.batch_size) x topology.n_nodes":
-            t.epochs * steps * (n * NODE_STEP_S + 2 * e * TRANSFER_S),
+            t.epochs * steps * (n * node_s + 2 * e * transfer_s),
         "compute training.epochs x data.n_train x topology.n_nodes x (model.hidden_dim, data.view_dim)":
             6.0 * n * params * d.n_train * t.epochs / FLOPS_PER_S,
     }
