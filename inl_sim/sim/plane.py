@@ -178,7 +178,7 @@ class FastEngine:
                 back_bytes[g.link.edge_of_row] = batch * self._width() * 4
                 inputs = [sent[s] for s in g.direct]
             elif g.link is not None:
-                g.link.sink = back_bytes
+                g.link.sink, g.link.where = back_bytes, (self.epoch, step)
                 received = gather(g.link, [sent[s] for s in g.link.sources])   # (k*G, B, d)
                 inputs = list(received.view(g.n_slots, len(g), *received.shape[1:]).unbind(0))
             if keep is not None and inputs:
