@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from inl_sim.errors import ScenarioError
+from inl_sim.errors import ScenarioError, short
 
 __all__ = ["FaultEvent", "RandomFailures", "StragglerSpec", "CapacityChange", "CapacitySpec", "FaultsSpec",
            "POLICIES", "STRAGGLER_KINDS", "CAPACITY_KINDS", "EVENT_ACTIONS", "to_faults", "check_faults_engine"]
@@ -64,9 +64,7 @@ class FaultEvent:
     def target(self) -> Any:
         return getattr(self, self.action)
 
-    @property
-    def on_time(self) -> bool:
-        return self.at_time_s is not None
+    on_time = property(lambda self: self.at_time_s is not None)
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ class FaultsSpec:
 # --------------------------------------------------------------------------- conversion
 
 def _err(path: str, value: object, rule: str, fix: str) -> ScenarioError:
-    return ScenarioError(f"{path}: {value!r} {rule}; {fix}")
+    return ScenarioError(f"{path}: {short(value)} {rule}; {fix}")
 
 
 def _mapping(raw: object, path: str, cls: type) -> Mapping:
@@ -166,7 +164,8 @@ def _number(value: object, path: str, *, low: float, high: float = math.inf, low
             value = float(value)
         except ValueError:
             raise _err(path, value, "is not a number", fix) from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    huge = isinstance(value, int) and abs(value) > 2 ** 1000   # float() would overflow
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or huge or not math.isfinite(value):
         raise _err(path, value, "must be a finite number", fix)
     bad = value <= low if low_open else value < low
     if bad or value > high:
