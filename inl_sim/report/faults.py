@@ -2,8 +2,8 @@
 
 Reads only the ``faults.json`` files that :func:`inl_sim.study.results.write_run` writes
 into the folder of every run with a ``faults:`` section (the timeline of fails,
-recoveries and repairs, and the run's fault totals) and each run's history.  Folders
-without faults give an empty figure with a note, not an error.
+recoveries and repairs, and the run's fault totals) and each run's history.  Runs
+without faults show as "no failures" rows and plain accuracy curves, not an error.
 """
 
 from __future__ import annotations
@@ -32,25 +32,21 @@ def fault_files(folder: Path) -> dict[str, list[dict]]:
     return out
 
 
-def _empty(go: Any, note: str) -> Any:
-    fig = go.Figure()
-    fig.add_annotation(text=note, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_layout(height=200, xaxis_visible=False, yaxis_visible=False)
-    return fig
-
-
 def fault_timeline_figure(data: ReportData) -> Any:
     """One row per failed element: when it failed (x), recovered (o) and when training repaired (diamond).
 
     First seed of each method (a schedule is the same for every method of one seed)."""
     go = _plotly()
     files = fault_files(data.folder)
-    if not files:
-        return _empty(go, "no faults section in these runs")
     fig = go.Figure()
     shown = set()
-    for i, (method, runs) in enumerate(files.items()):
-        for row in runs[0].get("timeline", []):
+    for i, method in enumerate(data.methods):
+        timeline = files[method][0].get("timeline", []) if method in files else []
+        if not timeline:   # a clean network (or loss, stragglers, capacity only): say so on its row
+            fig.add_trace(go.Scatter(x=[0.0], y=[f"{method} |"], mode="markers+text", text=["no failures"],
+                                     textposition="middle right", marker=dict(color="lightgrey", size=9),
+                                     showlegend=False, hoverinfo="skip"))
+        for row in timeline:
             kind = row["event"].split("_")[0]
             symbol, colour = _MARKERS.get(kind, ("circle", "grey"))
             target = row["target"] if kind == "repair" else f"{row['event'].split('_')[-1]} {row['target']}"
@@ -79,8 +75,6 @@ def accuracy_through_failure_figure(data: ReportData) -> Any:
     """Test accuracy per epoch, mean and band over seeds per method; dotted lines at failures."""
     go = _plotly()
     files = fault_files(data.folder)
-    if not files:
-        return _empty(go, "no faults section in these runs")
     fig = go.Figure()
     marked: set[int] = set()
     for i, method in enumerate(data.methods):
