@@ -361,3 +361,57 @@ def test_evaluation_over_a_cut_link_ignores_the_subtree_behind_it() -> None:
         b, _ = composed_forward(graph, setup.modules, moved, cut=cut)
         c, _ = composed_forward(graph, setup.modules, moved)
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_a_failed_node_is_routed_around_and_its_sensor_dropped() -> None:
+    sc = load_scenario(tiny_scenario(training={"epochs": 2}))
+    before = prepare(sc, 0)
+    relay = next(v for v in before.graph.order if before.graph.children[v] and v != before.graph.fusion)
+    faults = {"events": [{"at_epoch": 1, "fail_node": relay}], "policy": "repair"}
+    setup = prepare(load_scenario(tiny_scenario(training={"epochs": 2}, faults=faults)), 0)
+    train(setup)
+    assert relay not in setup.graph.order
+    surviving = nx.Graph(before.network.graph)
+    surviving.remove_node(relay)
+    payload_bits = sc.model.latent_dim * 32
+    _, paths = nx.single_source_dijkstra(surviving, 0, weight=lambda u, v, d: payload_bits / d["capacity_bps"])
+    assert set(setup.graph.edges) == {(v, p[-2]) for v, p in paths.items() if v != 0 and v in setup.graph.order}
+    assert set(setup.graph.sensors) == set(before.network.sensors) - {relay}
+
+
+def test_rewired_concat_keeps_the_columns_of_inputs_it_still_has() -> None:
+    import torch
+    from inl_sim.learning.rewire import rewire_modules
+    sc = load_scenario(tiny_scenario())
+    setup = prepare(sc, 0)
+    old = setup.graph
+    v = next(u for u in old.order if len(old.children[u]) >= 2)        # a node with two children or more
+    gone, kept = old.children[v][0], old.children[v][1:]
+    # the same graph but v loses its first child to a newcomer slot at the end
+    newcomer = next(u for u in old.order if u not in old.children[v] and u != v and u != old.fusion)
+    children = {**old.children, v: tuple(kept) + (newcomer,)}
+    new = TrainingGraph(old.mode, old.fusion, old.sensors, old.order, old.edges, old.parents, children, old.distance)
+    out = rewire_modules(old, new, setup.modules, setup.dataset.view_dims, setup.dataset.n_classes, sc.model,
+                         sc.gate, seed=1)
+    d = sc.model.latent_dim
+    own = 1 if v in setup.dataset.view_dims else 0
+    w_old, w_new = setup.modules[v].aggregator[0].weight, out[v].aggregator[0].weight
+    if own:
+        assert torch.equal(w_new[:, :d], w_old[:, :d])                 # own view keeps its columns
+    for j, c in enumerate(kept):                                       # a kept child moves with its columns
+        i = old.children[v].index(c)
+        assert torch.equal(w_new[:, (own + j) * d:(own + j + 1) * d], w_old[:, (own + i) * d:(own + i + 1) * d])
+    assert torch.count_nonzero(w_new[:, -d:]) == 0                      # the newcomer starts silent
+    assert out[gone] is setup.modules[gone]                            # untouched nodes keep their module
+
+
+def test_a_straggler_trace_repeats_per_step() -> None:
+    rec, _ = chain_recorder({"stragglers": {"kind": "trace", "trace": {3: [1.0, 4.0]}}})
+    seen = []
+    for step in range(4):
+        rec.begin_step(step, 8)
+        seen.append(rec.compute_s[0, 0] / (CHAIN_FLOPS[3] * 8 / CHAIN_SPEED[3]))
+        nbytes = np.full(3, 8 * WIDTH * 4, dtype=np.int64)
+        rec.add_step(step, 8, nbytes, nbytes, rec.plane.child.astype(np.int32), rec.plane.parent.astype(np.int32),
+                     8 * WIDTH)
+    assert seen == pytest.approx([1.0, 4.0, 1.0, 4.0], rel=1e-12)
