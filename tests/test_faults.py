@@ -17,7 +17,7 @@ import pytest
 from conftest import explicit_topology, tiny_scenario
 from inl_sim.errors import ScenarioError
 from inl_sim.network import Network
-from inl_sim.network.dynamics import CapacityModel
+from inl_sim.network.dynamics import capacity_model
 from inl_sim.network.faults import FaultSchedule, _RandomOutages
 from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import load_scenario
@@ -284,7 +284,7 @@ def test_the_repaired_tree_is_networkx_dijkstra_on_the_surviving_graph() -> None
 def test_gilbert_elliott_spends_the_stationary_share_in_the_bad_state() -> None:
     spec = CapacitySpec(kind="gilbert_elliott", p_good_to_bad=0.1, p_bad_to_good=0.3, bad_factor=0.25)
     links = [frozenset((0, i)) for i in range(1, 21)]
-    model = CapacityModel(spec, links, 0, lambda k, w: k)
+    model = capacity_model(spec, links, 0, lambda k, w: k)
     bad, n = 0, 5000
     for g in range(n):
         model.begin_step(g, 0.0)

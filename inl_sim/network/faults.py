@@ -22,14 +22,14 @@ every model with the builder that compiles it.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Hashable, Iterable
 
 import networkx as nx
 import numpy as np
 
 from inl_sim.errors import ScenarioError
 from inl_sim.network.build import Network, _match
-from inl_sim.network.dynamics import CapacityModel, StragglerModel
+from inl_sim.network.dynamics import CAPACITY_MODELS, STRAGGLER_MODELS, capacity_model, straggler_model
 from inl_sim.scenario.faults import FaultEvent, FaultsSpec
 
 __all__ = ["FaultSchedule", "FAULT_MODELS", "Link", "surviving_network", "link_key"]
@@ -132,8 +132,8 @@ class FaultSchedule:
         self.step_down: set = set()
         self.step = -1
         self.applied: list[dict] = []  # the step-anchored events, with the step they took effect at
-        self.capacity = CapacityModel(spec.capacity, self.links, seed, self._link, self.steps_per_epoch)
-        self.stragglers = StragglerModel(spec.stragglers, list(graph.nodes), seed, self._node)
+        self.capacity = capacity_model(spec.capacity, self.links, seed, self._link, self.steps_per_epoch)
+        self.stragglers = straggler_model(spec.stragglers, list(graph.nodes), seed, self._node)
 
     # ------------------------------------------------------------------ resolution
     def _node(self, value: object, where: str) -> NodeId:
@@ -250,11 +250,12 @@ def surviving_network(network: Network, down_links: set, down_nodes: set) -> Net
     return Network(graph=graph, fusion=network.fusion, sensors=sensors, name=network.name)
 
 
-#: fault model -> what compiles it (one entry per kind of fault; the network plane applies them)
-FAULT_MODELS: dict[str, Callable[..., Any]] = {
-    "loss": FaultSchedule.loss_prob,
-    "events": FaultSchedule.begin_step,
+#: the fault models a schedule compiles, by scenario key: scheduled events and random
+#: outages are timelines of this module; capacity and stragglers are the registries of
+#: :mod:`inl_sim.network.dynamics` (a new kind: one class + one entry there)
+FAULT_MODELS: dict[str, Any] = {
+    "events": _Timeline,
     "random": _RandomOutages,
-    "capacity": CapacityModel,
-    "stragglers": StragglerModel,
+    "capacity": CAPACITY_MODELS,
+    "stragglers": STRAGGLER_MODELS,
 }
