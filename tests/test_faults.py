@@ -415,3 +415,22 @@ def test_a_straggler_trace_repeats_per_step() -> None:
         rec.add_step(step, 8, nbytes, nbytes, rec.plane.child.astype(np.int32), rec.plane.parent.astype(np.int32),
                      8 * WIDTH)
     assert seen == pytest.approx([1.0, 4.0, 1.0, 4.0], rel=1e-12)
+
+
+def test_compute_energy_counts_each_graph_a_node_ran_on() -> None:
+    from inl_sim.study.experiment import _energy
+    sc = load_scenario(tiny_scenario(training={"epochs": 2}, energy={"j_per_flop": 1e-9}))
+    before = prepare(sc, 0)
+    inert = run(tiny_scenario(training={"epochs": 2}, energy={"j_per_flop": 1e-9},
+                              faults={"stragglers": {"kind": "fixed", "factors": {1: 1.0}}}), 0)
+    clean = run(sc, 0)
+    assert inert.summary()["energy_compute_j"] == pytest.approx(clean.summary()["energy_compute_j"], rel=1e-12)
+    cut = before.graph.edges[-1]
+    setup = prepare(load_scenario(tiny_scenario(training={"epochs": 2}, energy={"j_per_flop": 1e-9}, faults={
+        "events": [{"at_epoch": 1, "fail_link": list(cut)}], "policy": "repair"})), 0)
+    train(setup)
+    n = setup.dataset.n_train
+    per_graph = [sum(m.flops_per_sample() for v, m in s.modules.items() if v in s.graph.order) for s in (before, setup)]
+    expected = 1e-9 * 3 * n * sum(per_graph)                  # epoch 0 on the tree, epoch 1 on the repaired tree
+    assert per_graph[0] != per_graph[1]
+    assert _energy(setup, 2).summary()["energy_compute_j"] == pytest.approx(expected, rel=1e-12)

@@ -85,6 +85,8 @@ class FaultRecorder:
         self.counts = self._zero_counts()
         self.totals = self._zero_counts()
         self.repairs: list[dict] = []   # filled by the repair policy (inl_sim.study.repair)
+        self._flops_done: dict[NodeId, float] = {}
+        self.plane = None
         self.rebind(plane)
 
     @staticmethod
@@ -93,6 +95,9 @@ class FaultRecorder:
 
     def rebind(self, plane: Any) -> None:
         """Time the next steps on ``plane`` (a repaired training graph), keeping the clock."""
+        if self.plane is not None:
+            self._flops_done = self.flops_by_node()
+        self._flops = np.zeros(len(plane.order))
         index = {v: i for i, v in enumerate(self.ledger.nodes)}
         self.plane, self.nodes = plane, plane.nodes
         self.to_ledger = np.array([index[v] for v in plane.nodes], dtype=np.int64)
@@ -113,6 +118,14 @@ class FaultRecorder:
 
     def finish_epoch(self) -> None:
         return None
+
+    def flops_by_node(self) -> dict[NodeId, float]:
+        """FLOPs each node spent on the steps it took part in (forward + 2x backward), over
+        every training graph of the run: the compute energy of a repaired run."""
+        out = dict(self._flops_done)
+        for v, f in zip(self.plane.order, self._flops.tolist()):
+            out[v] = out.get(v, 0.0) + f
+        return out
 
     def epoch_counts(self) -> dict[str, int]:
         """This epoch's fault counters (and reset them)."""
@@ -226,6 +239,7 @@ class FaultRecorder:
             return start, arrive
 
         t_send, t_start, t_arrive = self.plane.time_programs(programs, src, dst, nbytes, transmit=transmit)
+        self._flops += self.plane.flops_per_sample * batch * (1.0 + BACKWARD_FLOPS_FACTOR)
         self._record(step, src, dst, nbytes, n_values, t_send, t_start, t_arrive, unsent, lost)
         self.global_step += 1
 

@@ -248,5 +248,7 @@ def _energy(setup: RunSetup, epochs: int) -> Energy:
     """Radio energy from the records, compute from each live node's FLOPs over every epoch."""
     per_sample = {v: setup.engine.nodes[v].flops_per_sample for v in setup.graph.order}
     flops = training_flops(per_sample, setup.dataset.n_train * epochs)
+    if setup.faults is not None:   # a repaired run changed graphs: count what each node actually ran
+        flops = setup.faults.flops_by_node()
     return run_energy(setup.ledger.records, flops, setup.scenario.energy, nodes=list(setup.network.graph),
                       sim_time_s=float(setup.engine.sim_time_s))
