@@ -225,3 +225,23 @@ def test_unverified_gates_run_per_node_and_still_equal_the_reference(gate: str, 
     for v in ref.graph.order:
         for (name, p), (_, q) in zip(fast.modules[v].named_parameters(), ref.modules[v].named_parameters()):
             assert _relative_error(p, q) <= (1e-4 if codec == "int8" else 1e-5), (v, name)
+
+
+def test_a_diverged_epoch_keeps_the_records_of_the_steps_that_completed() -> None:
+    """Both engines keep what crossed before the step that diverged: every transfer of the
+    completed steps, equal; the reference also holds that step's forward messages."""
+    ledgers, steps = {}, {}
+    for engine in ("fast", "reference"):
+        setup = prepare(_scenario("dense", "gaussian", "float32", "concat", engine, training__lr=1.0e30), 0)
+        with pytest.raises(DivergedError) as info:
+            setup.engine.run_epoch(0, _batches())
+        ledgers[engine], steps[engine] = _ledger_table(setup.ledger.records), info.value.step
+        n_edges = len(setup.graph.edges)
+    bad = steps["fast"]
+    assert bad == steps["reference"] and bad >= 1
+    done = lambda table: Counter({k: c for k, c in table.items() if k[1] < bad})  # noqa: E731
+    assert done(ledgers["fast"]) == done(ledgers["reference"])
+    assert sum(done(ledgers["fast"]).values()) == bad * 2 * n_edges
+    assert all(k[1] < bad for k in ledgers["fast"])
+    late = [k for k in ledgers["reference"] if k[1] == bad]
+    assert late and all(k[4] == "forward" for k in late)

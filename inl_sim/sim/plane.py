@@ -148,7 +148,13 @@ class FastEngine:
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         self.recorder.start_epoch(epoch, len(self.graph.edges))
         for step, idx in enumerate(batches):
-            loss, logits, labels = self._step(step, idx, rate_sums)
+            try:
+                loss, logits, labels = self._step(step, idx, rate_sums)
+            except DivergedError:
+                # the steps that completed crossed the links: time them and keep their records
+                # (the reference engine also holds the forward messages of the step that diverged)
+                self.recorder.finish_epoch()
+                raise
             loss_sum += loss.detach().double() * len(idx)
             correct += (logits.detach().argmax(-1) == labels).sum()
             self.stats.samples += len(idx)
