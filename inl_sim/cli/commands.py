@@ -34,6 +34,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             ("rate (bits/sample)", "n/a" if s["rate_bits"] is None else f"{s['rate_bits']:.3f}"),
             ("simulated time", f"{s['sim_time_s']:.3f} s ({s['sim_time_per_epoch_s']:.3f} s/epoch)"),
             ("wall time", f"{s['wall_time_s']:.2f} s"), ("results", str(out))]
+    if "faults_policy" in s:   # a faulty network: what it cost (faults.json holds the timeline)
+        rows[-1:-1] = [("faults", f"policy {s['faults_policy']}: {_bytes(s['faults_bytes_sent'])} sent, "
+                                  f"{s['faults_mean_attempts']:.3f} attempts/message, {s['faults_dropped_inputs']} "
+                                  f"inputs dropped, {s['faults_repairs']} repairs")]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     return 0
