@@ -434,3 +434,18 @@ def test_compute_energy_counts_each_graph_a_node_ran_on() -> None:
     expected = 1e-9 * 3 * n * sum(per_graph)                  # epoch 0 on the tree, epoch 1 on the repaired tree
     assert per_graph[0] != per_graph[1]
     assert _energy(setup, 2).summary()["energy_compute_j"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_faults_on_a_network_larger_than_its_training_graph() -> None:
+    """Nodes outside the training graph (pruned relays) are in the ledger's node table, so a
+    repair may route through them."""
+    raw = tiny_scenario(training={"epochs": 2}, faults={"loss_prob": 0.1, "policy": "repair"})
+    raw["topology"]["sensors"] = [3, 5]
+    setup = prepare(load_scenario(raw), 0)
+    outside = set(setup.network.graph) - set(setup.graph.order)
+    assert outside and outside <= set(setup.ledger.nodes)
+    cut = setup.graph.edges[-1]
+    raw["faults"]["events"] = [{"at_epoch": 1, "fail_link": list(cut)}]
+    res = run(raw, 0)
+    assert cut not in res.graph.edges and res.summary()["faults_repairs"] == 1
+    assert res.summary()["faults_bytes_delivered"] < res.summary()["faults_bytes_sent"]

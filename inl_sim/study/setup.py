@@ -88,7 +88,7 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
         plane = _network_plane(network, graph, modules)
         recorder: Any = TrafficRecorder(ledger, graph.order, plane)
         if sc.faults.active:
-            ledger = Ledger(nodes=tuple(graph.order) + tuple(v for v in network.graph if v not in plane.index))
+            ledger = Ledger(nodes=plane.nodes)   # the training graph first, then every other node (repairs)
             faults = recorder = _fault_recorder(sc, seed, network, ledger, plane, dataset.n_train)
         engine: Engine | FastEngine = FastEngine(
             graph, runtimes, dataset.train_labels, forward_codec, backward_codec, recorder,
