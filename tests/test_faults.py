@@ -449,3 +449,21 @@ def test_faults_on_a_network_larger_than_its_training_graph() -> None:
     res = run(raw, 0)
     assert cut not in res.graph.edges and res.summary()["faults_repairs"] == 1
     assert res.summary()["faults_bytes_delivered"] < res.summary()["faults_bytes_sent"]
+
+
+def test_random_outages_under_wait_delay_but_never_lose_a_message() -> None:
+    base = run(tiny_scenario(training={"epochs": 2}), 0)
+    hit = run(tiny_scenario(training={"epochs": 2}, faults={"random": {"mtbf_s": 0.02, "mttr_s": 0.01}}), 0)
+    cols = hit.transfers.columns
+    assert len(hit.transfers) == len(base.transfers) and cols["delivered"].all()
+    assert hit.accuracy == base.accuracy and hit.sim_time_s > 1.2 * base.sim_time_s
+    saved = hit.faults["timeline"]
+    assert any(r["event"] == "fail_link" for r in saved) and any(r["event"] == "recover_link" for r in saved)
+    # no transfer started on a link while the random process held it down
+    setup = prepare(load_scenario(tiny_scenario(training={"epochs": 2}, faults={
+        "random": {"mtbf_s": 0.02, "mttr_s": 0.01}})), 0)
+    train(setup)
+    t = setup.ledger.records.to_pandas()
+    sched = setup.faults.schedule
+    for row in t.itertuples():
+        assert not sched.random[frozenset((row.src, row.dst))].down(row.t_start_s)
