@@ -467,3 +467,10 @@ def test_random_outages_under_wait_delay_but_never_lose_a_message() -> None:
     sched = setup.faults.schedule
     for row in t.itertuples():
         assert not sched.random[frozenset((row.src, row.dst))].down(row.t_start_s)
+
+
+def test_the_resource_estimate_counts_the_fault_path() -> None:
+    from inl_sim.scenario.budget import estimate
+    clean = estimate(load_scenario(tiny_scenario()))
+    lossy = estimate(load_scenario(tiny_scenario(faults={"loss_prob": 0.5})))
+    assert lossy.time_s > clean.time_s and lossy.memory_bytes == clean.memory_bytes

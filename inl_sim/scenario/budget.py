@@ -52,6 +52,9 @@ NODE_STEP_S = 626e-6        # reference engine, per node-step
 TRANSFER_S = 40e-6          # reference engine, per transfer
 #: simulation.engine -> (seconds per node-step, seconds per transfer)
 ENGINE_COSTS = {"reference": (NODE_STEP_S, TRANSFER_S), "fast": (100e-6, 2e-6)}
+#: a faults section times every step with SimPy (and rebuilds its node programs): about
+#: 72 us more per node-step at 5,000 nodes (BENCHMARKS.md, "Faults"); attempts 1 / (1 - loss)
+FAULT_NODE_STEP_S = 72e-6
 TREE_MODES = ("spt", "bfs", "random_tree", "mst")
 FLOPS_PER_S = 5e9
 RECORD_BYTES = 64
@@ -132,6 +135,8 @@ def estimate(sc: Scenario) -> Estimate:
     n, s, e = _graph_size(sc)
     e = min(e, max(n - 1, 0)) if sc.routing.mode in TREE_MODES else e   # links that carry training traffic
     node_s, transfer_s = ENGINE_COSTS.get(sc.simulation.engine, ENGINE_COSTS["reference"])
+    if sc.faults.active:
+        node_s, transfer_s = node_s + FAULT_NODE_STEP_S, transfer_s / (1.0 - sc.faults.loss_prob)
     d, m, t = sc.data, sc.model, sc.training
     steps = math.ceil(d.n_train / t.batch_size)
     params = (d.view_dim + 2 * m.latent_dim) * m.hidden_dim + m.hidden_dim * m.latent_dim \
