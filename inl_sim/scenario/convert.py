@@ -18,6 +18,7 @@ import typing
 from typing import Any, Callable, Mapping, Union
 
 from inl_sim.errors import ScenarioError
+from inl_sim.scenario.paradigms import PARADIGMS
 from inl_sim.scenario.spec import (CAPACITY_RULES, DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
                                    GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
@@ -66,6 +67,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "rx_j_per_bit": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 5.0e-8"),
     "j_per_flop": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 1.0e-9"),
     "idle_w": (lambda v: v >= 0, "must be >= 0", "use 0 to switch idle power off"),
+    # paradigms (scenario.paradigms)
+    "rounds": (lambda v: v >= 1, "must be >= 1", "run at least one federated round (null: training.epochs)"),
+    "local_epochs": (lambda v: v >= 1, "must be >= 1", "train at least one local epoch per round"),
+    "clients_per_round": (lambda v: v >= 1, "must be >= 1", "sample at least one client (null: all)"),
+    "cut_width": (lambda v: v >= 1, "must be >= 1", "send at least one value per sample (null: model.latent_dim)"),
 }
 
 _CHOICES: dict[str, tuple] = {
@@ -80,6 +86,10 @@ _CHOICES: dict[str, tuple] = {
     "simulation.engine": ("fast", "reference"),
     "simulation.device": ("cpu", "cuda"),
     "gate.rate": RATE_CHOICES,
+    "paradigm": PARADIGMS,
+    "centralised.resend": ("once", "per_epoch"),
+    "fl.inference": ("late_fusion", "per_client"),
+    "sl.schedule": ("parallel", "sequential"),
 }
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+from inl_sim.scenario.paradigms import CentralisedSpec, FLSpec, SLSpec
+
 __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS", "RATE_CHOICES",
     "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
@@ -298,3 +300,7 @@ class Scenario:
     compare: CompareSpec = CompareSpec()
     output_dir: str = "results"
     energy: EnergySpec = EnergySpec()
+    paradigm: str = "inl"                       # inl | centralised | fl | sl (scenario.paradigms)
+    centralised: CentralisedSpec = CentralisedSpec()
+    fl: FLSpec = FLSpec()
+    sl: SLSpec = SLSpec()
