@@ -56,11 +56,21 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
                    help="existing Ray cluster, e.g. auto or ray://head:10001 (default: a local Ray instance)")
 
 
+def _paradigm_rows(s: dict) -> list[tuple[str, str]]:
+    """Rows of ``run``'s table about paradigms beside INL and the cost of inference."""
+    rows = [(f"  {d.replace('_', ' ')}", _bytes(s[f"exchange_bytes_{d}"])) for d in ("parameters", "raw_data")
+            if s.get(f"exchange_bytes_{d}")]
+    if s.get("inference_bytes_per_sample") is not None:
+        rows.append(("inference/sample", f"{_bytes(s['inference_bytes_per_sample'])}, "
+                                         f"{1e3 * s['inference_latency_s']:.3f} ms simulated"))
+    return [("paradigm", str(s.get("paradigm", "inl")))] + rows
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from inl_sim.study.experiment import run
     sc = _load(args)
     seed = sc.seed if args.seed is None else args.seed
-    out = _default_out(sc, args, f"run-{sc.routing.mode}-seed{seed}")
+    out = _default_out(sc, args, f"run-{sc.routing.mode if sc.paradigm == 'inl' else sc.paradigm}-seed{seed}")
     args.study_out = None  # a run keeps nothing until it ends
     res = run(sc, seed, out_dir=out, progress=_progress(args), overwrite=args.overwrite)
     s = res.summary()
@@ -72,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             ("test accuracy", f"{s['accuracy']:.4f}"), ("test loss", f"{s['test_loss']:.4f}"),
             ("exchange", _bytes(s["exchange_bytes"])), ("  forward", _bytes(s["exchange_bytes_forward"])),
             ("  backward", _bytes(s["exchange_bytes_backward"])),
+            *_paradigm_rows(s),
             ("rate (bits/sample)", "n/a" if s["rate_bits"] is None else f"{s['rate_bits']:.3f}"),
             ("simulated time", f"{s['sim_time_s']:.3f} s ({s['sim_time_per_epoch_s']:.3f} s/epoch)"),
             ("wall time", f"{s['wall_time_s']:.2f} s"), ("results", str(out))]

@@ -251,13 +251,15 @@ def exchange_figure(data: ReportData) -> Any:
     from plotly.subplots import make_subplots
     rows = {r["method"]: r for r in data.rows}
     per = link_bytes(data)
-    unit, size = _byte_unit(max((rows[m]["exchange_bytes_forward_mean"] or 0) for m in data.methods))
+    unit, size = _byte_unit(max((rows[m]["exchange_bytes_mean"] or 0) for m in data.methods))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.3, 0.7],
                         subplot_titles=("training exchange per method", "per link: forward + backward"))
-    for direction, colour in (("forward", "#1f77b4"), ("backward", "#ff7f0e")):
+    for direction, colour in (("forward", "#1f77b4"), ("backward", "#ff7f0e"), ("parameters", "#2ca02c"),
+                              ("raw_data", "#9467bd")):  # the last two: federated and centralised paradigms
         key = f"exchange_bytes_{direction}"
-        fig.add_trace(go.Bar(x=list(data.methods), y=[rows[m][f"{key}_mean"] / size for m in data.methods],
-                             error_y=dict(array=[(rows[m][f"{key}_std"] or 0) / size for m in data.methods]),
+        means = [(rows[m].get(f"{key}_mean") or 0) / size for m in data.methods]
+        fig.add_trace(go.Bar(x=list(data.methods), y=means,
+                             error_y=dict(array=[(rows[m].get(f"{key}_std") or 0) / size for m in data.methods]),
                              name=direction, marker_color=colour), row=1, col=1)
     links = sorted({k for links in per.values() for k in links}, key=lambda k: (k[1], k[0]))
     link_unit, link_size = _byte_unit(max((c["forward"] for p in per.values() for c in p.values()), default=0))
