@@ -94,7 +94,8 @@ def run_centralised(run: RoutedRun, t0: float) -> Outcome:
         send = e == 0 or sc.centralised.resend == "per_epoch"
         raw = {i: tensor_message(data.train_views[run.plane.nodes[i]]) for i in run.paths} if send else None
         traffic = RoutedTraffic()
-        centralised_programs(traffic, run.paths, run.fusion, raw, PASSES * flops * data.n_train / run.flops_per_s[run.fusion])
+        train_s = PASSES * flops * data.n_train / run.flops_per_s[run.fusion]
+        centralised_programs(traffic, run.paths, run.fusion, raw, train_s)
         traffic.record(run.plane, run.ledger, e)
         run.add_flops(run.fusion, PASSES * flops * data.n_train)
         return EpochStats(loss_sum, correct, data.n_train)
@@ -174,7 +175,7 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
                 weight_decay=sc.training.weight_decay, generator=gen)
             vectors.append(vec)
             up[i], local_s[i] = tensor_message(vec), PASSES * flops * seen / speed[i]
-            stats = [stats[0] + loss_sum, stats[1] + correct, stats[2] + seen]
+            stats = [stats[0] + loss_sum, stats[1] + correct, stats[2] + len(data.train_labels)]
             run.add_flops(i, PASSES * flops * seen)
         state["global"] = fedavg(vectors, [len(data.train_labels)] * len(vectors))
         traffic = RoutedTraffic()

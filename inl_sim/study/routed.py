@@ -118,7 +118,8 @@ def routed_loop(run: RoutedRun, n_epochs: int, epoch_fn: Callable[[int], EpochSt
         history.append({
             "epoch": epoch, "train_loss": stats.loss_sum / max(1, stats.samples),
             "train_accuracy": stats.correct / max(1, stats.samples), "test_accuracy": ev["accuracy"],
-            "test_loss": ev["loss"], "rate_bits": None, **{k: v for k, v in ev.items() if k not in ("accuracy", "loss")},
+            "test_loss": ev["loss"], "rate_bits": None,
+            **{k: v for k, v in ev.items() if k not in ("accuracy", "loss")},
             "exchange_bytes": part["total"], **{f"exchange_bytes_{d}": part[d] for d in part if d != "total"},
             "exchange_bytes_cumulative": cumulative, "sim_time_s": run.sim_time_s,
             "wall_time_s": time.perf_counter() - t0,

@@ -25,24 +25,31 @@ __all__ = ["local_train", "fedavg", "sample_clients", "view_logits", "fl_accurac
 def local_train(net: ViewNet, start: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, epochs: int,
                 batch_size: int, lr: float, optimizer: str, weight_decay: float,
                 generator: torch.Generator) -> tuple[torch.Tensor, float, int, int]:
-    """Train from parameter vector ``start`` on one client's data; return (new vector, loss sum, correct, n).
+    """Train from parameter vector ``start`` on one client's data.
 
-    A fresh optimiser per round, as in FedAvg; ``generator`` shuffles the batches.
+    Returns the new parameter vector, the loss sum and correct count, and the number of
+    samples the steps processed (for the compute time).
+
+    A fresh optimiser per round, as in FedAvg; ``generator`` shuffles the batches.  The
+    loss sum and correct count are those of the trained local model on the client's
+    whole training set (one forward pass after training): the step loop, the whole cost
+    of a round, stays the plain PyTorch loop with nothing added per step.
     """
     vector_to_parameters(start, net.parameters())
     opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(net.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_sum, correct, seen = 0.0, 0, 0
+    seen = 0
     for _ in range(epochs):
         for idx in batch_indices(len(y), batch_size, generator):
-            logits = net(x[idx])                                           # (B, C)
-            loss = F.cross_entropy(logits, y[idx])
+            loss = F.cross_entropy(net(x[idx]), y[idx])                   # (B, d_view) -> (B, C) -> ()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(-1) == y[idx]).sum())
             seen += len(idx)
+    with torch.no_grad():
+        logits = net(x)                                                    # (N, C)
+        loss_sum = float(F.cross_entropy(logits, y, reduction="sum"))
+        correct = int((logits.argmax(-1) == y).sum())
     return parameters_to_vector(net.parameters()).detach().clone(), loss_sum, correct, seen
 
 
