@@ -56,16 +56,6 @@ def _add_executor_flags(p: argparse.ArgumentParser) -> None:
                    help="existing Ray cluster, e.g. auto or ray://head:10001 (default: a local Ray instance)")
 
 
-def _paradigm_rows(s: dict) -> list[tuple[str, str]]:
-    """Rows of ``run``'s table about paradigms beside INL and the cost of inference."""
-    rows = [(f"  {d.replace('_', ' ')}", _bytes(s[f"exchange_bytes_{d}"])) for d in ("parameters", "raw_data")
-            if s.get(f"exchange_bytes_{d}")]
-    if s.get("inference_bytes_per_sample") is not None:
-        rows.append(("inference/sample", f"{_bytes(s['inference_bytes_per_sample'])}, "
-                                         f"{1e3 * s['inference_latency_s']:.3f} ms simulated"))
-    return [("paradigm", str(s.get("paradigm", "inl")))] + rows
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from inl_sim.study.experiment import run
     sc = _load(args)
@@ -78,11 +68,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"diverged: {s['diverged_reason']} (epoch {s['diverged_epoch']}, node {s['diverged_node']}); "
               f"run folder with status 'diverged': {out}", file=sys.stderr)
         return EXIT_DIVERGED
-    rows = [("method", s["method"]), ("seed", s["seed"]), ("active links", s["n_active_edges"]),
+    rows = [("method", f"{s['method']} ({s['paradigm']})"), ("seed", s["seed"]), ("active links", s["n_active_edges"]),
             ("test accuracy", f"{s['accuracy']:.4f}"), ("test loss", f"{s['test_loss']:.4f}"),
             ("exchange", _bytes(s["exchange_bytes"])), ("  forward", _bytes(s["exchange_bytes_forward"])),
             ("  backward", _bytes(s["exchange_bytes_backward"])),
-            *_paradigm_rows(s),
+            *[(f"  {d}", _bytes(s[f"exchange_bytes_{d}"])) for d in ("parameters", "raw_data")
+              if s[f"exchange_bytes_{d}"]],
+            ("inference/sample", f"{_bytes(s['inference_bytes_per_sample'])}, {1e3 * s['inference_latency_s']:.3f} ms"),
             ("rate (bits/sample)", "n/a" if s["rate_bits"] is None else f"{s['rate_bits']:.3f}"),
             ("simulated time", f"{s['sim_time_s']:.3f} s ({s['sim_time_per_epoch_s']:.3f} s/epoch)"),
             ("wall time", f"{s['wall_time_s']:.2f} s"), ("results", str(out))]
