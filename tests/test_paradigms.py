@@ -200,3 +200,72 @@ def test_sequential_split_learning_is_slower_not_different() -> None:
     assert seq.exchange_bytes == par.exchange_bytes and seq.accuracy == par.accuracy
     assert seq.sim_time_s > par.sim_time_s
     assert math.isfinite(seq.summary()["time_to_95pct_s"])
+
+
+CHAIN = [(0, 1, {"capacity_bps": 1.0e6, "latency_s": 1e-3}), (1, 2, {"capacity_bps": 2.0e6, "latency_s": 2e-3})]
+SPEED = 1.0e6   # FLOP/s, slow enough that compute shows on the clock
+
+
+def _chain_run(paradigm: str, **dotted: object) -> inl_sim.RunResult:
+    raw = tiny_scenario(explicit_topology(CHAIN, fusion=0, sensors=[2]), paradigm=paradigm,
+                        topology__node_flops_per_s=SPEED, **dotted)
+    return inl_sim.run(raw, seed=0)
+
+
+def _route_s(nbytes: int) -> float:
+    return sum(8 * nbytes / a["capacity_bps"] + a["latency_s"] for _, _, a in CHAIN)
+
+
+def test_split_learning_clock_on_a_chain() -> None:
+    batch, steps = 64, N_TRAIN // 64
+    bottom = 2 * (VIEW * HIDDEN + HIDDEN * LATENT)                    # sensor 2's MLP, FLOPs per sample
+    top = 2 * (LATENT * HIDDEN + HIDDEN * CLASSES)                    # the server's MLP over one cut
+    step_s = (3 * bottom * batch / SPEED + 3 * top * batch / SPEED    # bottom fwd + bwd, top fwd + bwd
+              + 2 * _route_s(batch * LATENT * 4))                     # activation up, error down
+    res = _chain_run("sl")
+    assert res.sim_time_s == pytest.approx(steps * step_s, rel=1e-12)
+    hops = sorted((r for r in res.transfers if r.step == 0 and r.direction == "forward"), key=lambda r: r.t_send_s)
+    assert hops[1].t_send_s == hops[0].t_arrive_s                    # the relay forwards on arrival
+
+
+def test_federated_round_clock_on_a_chain() -> None:
+    n_params = (VIEW * HIDDEN + HIDDEN) + (HIDDEN * LATENT + LATENT) + (LATENT * CLASSES + CLASSES)
+    flops = 2 * (VIEW * HIDDEN + HIDDEN * LATENT + LATENT * CLASSES)
+    round_s = (2 * _route_s(n_params * 4) + 3 * flops * N_TRAIN / SPEED   # down, local epoch, up
+               + 2 * n_params / SPEED)                                     # weighted average at the server
+    res = _chain_run("fl", fl__rounds=2)
+    assert [h["sim_time_s"] for h in res.history] == pytest.approx([round_s, 2 * round_s], rel=1e-12)
+
+
+def test_one_client_fedavg_is_plain_local_training() -> None:
+    res = _chain_run("fl", fl__rounds=1, fl__inference="per_client")
+    # the oracle: the same model and batches in a plain loop (seeds as documented in study.paradigms)
+    from inl_sim.learning.data import make_dataset
+    from inl_sim.learning.paradigms.models import ViewNet, seeded
+    from inl_sim.network import build_network
+    from torch.nn import functional as F
+    sc = inl_sim.load_scenario(tiny_scenario(explicit_topology(CHAIN, fusion=0, sensors=[2])))
+    data = make_dataset(sc.data, build_network(sc.topology, seed=0).sensors, seed=0)
+    net = seeded(17, lambda: ViewNet(VIEW, LATENT, HIDDEN, CLASSES))
+    opt = torch.optim.Adam(net.parameters(), lr=sc.training.lr)
+    x, y = data.train_views[2], data.train_labels
+    for idx in torch.randperm(len(y), generator=torch.Generator().manual_seed(0)).split(64):   # round 0, client 0
+        loss = F.cross_entropy(net(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        acc = float((net(data.test_views[2]).argmax(-1) == data.test_labels).float().mean())
+    assert res.accuracy == acc
+
+
+def test_compare_sets_the_paradigm_and_the_report_draws_progress(tmp_path) -> None:
+    from inl_sim.report import build_report
+    methods = [{"name": "central", "set": {"paradigm": "centralised"}}, {"name": "fedavg", "set": {"paradigm": "fl"}},
+               {"name": "d-inl", "set": {"paradigm": "inl", "routing.mode": "spt"}}]
+    cmp = inl_sim.compare(tiny_scenario(), methods=methods, seeds=[0], out_dir=tmp_path / "cmp")
+    assert [r["paradigm"] for r in cmp.rows] == ["centralised", "fl", "inl"]
+    assert cmp.row("fedavg")["exchange_bytes_parameters_mean"] > 0 == cmp.row("fedavg")["exchange_bytes_forward_mean"]
+    assert cmp.row("central")["inference_bytes_per_sample_mean"] == 18 * VIEW * 4   # mesh9: 18 route hops
+    page = build_report(tmp_path / "cmp").read_text()
+    assert "fig-progress" in page and "fedavg" in page

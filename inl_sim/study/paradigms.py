@@ -164,11 +164,12 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
     draw = torch.Generator().manual_seed(run.seed * 104_729 + 5)
 
     def round_(r: int) -> EpochStats:
-        chosen = [index[k] for k in sample_clients(len(index), sc.fl.clients_per_round, draw)]
+        clients = sample_clients(len(index), sc.fl.clients_per_round, draw)   # k: position in topology.sensors
+        chosen = [index[k] for k in clients]
         start, vectors, stats = state["global"], [], [0.0, 0, 0]
         up, local_s = {}, {}
-        for i in chosen:
-            gen = torch.Generator().manual_seed((run.seed * 1_000_003 + r * 7_919 + i) % (2 ** 63 - 1))
+        for k, i in zip(clients, chosen):
+            gen = torch.Generator().manual_seed((run.seed * 1_000_003 + r * 7_919 + k) % (2 ** 63 - 1))
             vec, loss_sum, correct, seen = local_train(
                 net, start, data.train_views[run.plane.nodes[i]], data.train_labels, epochs=sc.fl.local_epochs,
                 batch_size=sc.training.batch_size, lr=sc.training.lr, optimizer=sc.training.optimizer,
