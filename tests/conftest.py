@@ -23,7 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-MESH9 = ROOT / "topologies" / "mesh9.yaml"
+MESH9 = ROOT / "inl_sim" / "assets" / "topologies" / "mesh9.yaml"
 
 #: One epoch, 4 mini-batches of 64: the smallest run that still exercises every stage.
 TINY: dict[str, Any] = {

@@ -30,7 +30,7 @@ from inl_sim.scenario import load_scenario
 
 from conftest import PYTHON, ROOT, cli_env, explicit_topology, tiny_scenario
 
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 SUMMARY_KEYS = {"accuracy", "test_loss", "exchange_bytes", "exchange_bytes_forward", "exchange_bytes_backward",
                 "sim_time_s", "wall_time_s", "n_active_edges", "mode", "seed", "package_version"}
 LINK = {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}
@@ -195,7 +195,7 @@ def test_resolved_scenario_loads_back_equal(cli_run: tuple) -> None:
     expected = load_scenario(scenario, {"gate.beta": 1e-3, "training.epochs": 2, "seed": 3})
     assert resolved == expected
     text = (out / "scenario.resolved.yaml").read_text()
-    assert "dense_ties: drop" in text and "grad_encoding: float32" in text, "defaults are written out"
+    assert "dense_ties: keep" in text and "grad_encoding: float32" in text, "defaults are written out"
 
 
 def test_failed_second_run_leaves_the_folder_byte_identical(cli_run: tuple, capsys: pytest.CaptureFixture) -> None:

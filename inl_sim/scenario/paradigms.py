@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PARADIGMS", "CentralisedSpec", "FLSpec", "SLSpec"]
+__all__ = ["PARADIGMS", "CentralisedSpec", "FLSpec", "SLSpec", "ParadigmSections"]
 
 #: inl: INL / D-INL (``routing.mode`` picks the training graph); the others send over routes
 PARADIGMS = ("inl", "centralised", "fl", "sl")
@@ -55,3 +55,14 @@ class SLSpec:
 
     cut_width: int | None = None
     schedule: str = "parallel"
+
+
+@dataclass(frozen=True)
+class ParadigmSections:
+    """The top-level ``paradigm`` key and its sections; :class:`~inl_sim.scenario.spec.Scenario`
+    inherits them, so the paradigms' schema lives here, beside its sections."""
+
+    paradigm: str = "inl"                       # inl | centralised | fl | sl
+    centralised: CentralisedSpec = CentralisedSpec()
+    fl: FLSpec = FLSpec()
+    sl: SLSpec = SLSpec()

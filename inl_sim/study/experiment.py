@@ -74,6 +74,9 @@ class RunResult:
     rate_bits_by_estimator: dict = field(default_factory=dict)
     rate_prior_nbytes: int | None = None
     energy: Energy | None = field(default=None, repr=False)
+    # the final model on the training split, evaluated exactly as the test split is
+    train_accuracy: float = math.nan
+    train_loss: float = math.nan
     #: bytes by direction beyond INL's: federated parameters, centralised raw views
     exchange_bytes_parameters: int = 0
     exchange_bytes_raw_data: int = 0
@@ -92,6 +95,11 @@ class RunResult:
         return len(self.graph.edges)
 
     @property
+    def generalisation_gap(self) -> float:
+        """Train accuracy minus test accuracy of the final model (same evaluation path)."""
+        return self.train_accuracy - self.accuracy
+
+    @property
     def sim_time_per_epoch_s(self) -> float:
         return self.sim_time_s / max(1, len(self.history))
 
@@ -100,6 +108,8 @@ class RunResult:
         return {
             "method": self.method, "mode": self.graph.mode, "paradigm": self.scenario.paradigm, "seed": self.seed,
             "scenario": self.scenario.name, "accuracy": self.accuracy, "test_loss": self.test_loss,
+            "train_accuracy": self.train_accuracy, "train_loss": self.train_loss,
+            "generalisation_gap": self.generalisation_gap,
             "exchange_bytes": self.exchange_bytes, "exchange_bytes_forward": self.exchange_bytes_forward,
             "exchange_bytes_backward": self.exchange_bytes_backward,
             "exchange_bytes_parameters": self.exchange_bytes_parameters,
@@ -195,6 +205,7 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> RunResult:
     final = evaluate(setup)
+    on_train = evaluate(setup, split="train")
     totals = exchange_bytes(setup.ledger.records)
     per_link = link_rate_bits(setup.graph, final["rate_nats"])
     gate = setup.scenario.gate
@@ -213,7 +224,7 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         transfers=setup.ledger.records, accuracy_sampled=final["accuracy_sampled"],
         rate_bits_by_estimator=by_estimator,
         rate_prior_nbytes=prior_nbytes(latent, setup.graph.edges) if latent else None,
-        energy=_energy(setup, len(history)),
+        energy=_energy(setup, len(history)), train_accuracy=on_train["accuracy"], train_loss=on_train["loss"],
         **dict(zip(("inference_bytes_per_sample", "inference_latency_s"), inl_inference_cost(
             setup.network, setup.graph, setup.modules, setup.engine.forward_codec, setup.dataset.test_views))),
     )
@@ -242,7 +253,7 @@ def run_routed(sc: Scenario, seed: int, label: str, t0: float) -> RunResult:
         wall_time_s=time.perf_counter() - t0, rate_bits=None, rate_bits_per_link={}, rate_estimator="n/a",
         history=out.history, transfers=run_.ledger.records, energy=energy,
         inference_bytes_per_sample=out.inference_bytes, inference_latency_s=out.inference_latency_s,
-        extra=out.extra, **status)
+        extra=out.extra, train_accuracy=out.train_accuracy, train_loss=out.train_loss, **status)
 
 
 def _diverged(setup: RunSetup, label: str, exc: DivergedError, wall_s: float) -> RunResult:

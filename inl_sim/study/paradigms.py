@@ -10,6 +10,7 @@ INL, so centralised and split learning train the very same model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -42,6 +43,9 @@ class Outcome:
     inference_bytes: int
     inference_latency_s: float
     extra: dict = field(default_factory=dict)
+    #: the final model on the training split, evaluated as the test split is
+    train_accuracy: float = math.nan
+    train_loss: float = math.nan
 
 
 def _model_seed(seed: int) -> int:
@@ -60,21 +64,24 @@ def _optimizer(params, sc):  # type: ignore[no-untyped-def]
     return cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay)
 
 
-def _evaluate_multiview(net: MultiViewNet, run: RoutedRun) -> Callable[[], dict]:
+def _evaluate_multiview(net: MultiViewNet, run: RoutedRun) -> Callable[..., dict]:
     data = run.dataset
 
     @torch.no_grad()
-    def evaluate() -> dict:
-        logits = net([data.test_views[s] for s in run.sensors])          # (N, C)
-        return {"accuracy": float((logits.argmax(-1) == data.test_labels).float().mean()),
-                "loss": float(F.cross_entropy(logits, data.test_labels))}
+    def evaluate(split: str = "test") -> dict:
+        views, labels = ((data.test_views, data.test_labels) if split == "test"
+                         else (data.train_views, data.train_labels))
+        logits = net([views[s] for s in run.sensors])                    # (N, C)
+        return {"accuracy": float((logits.argmax(-1) == labels).float().mean()),
+                "loss": float(F.cross_entropy(logits, labels))}
     return evaluate
 
 
-def _finish(run: RoutedRun, history: list[dict], evaluate: Callable[[], dict], cost: tuple[int, float],
+def _finish(run: RoutedRun, history: list[dict], evaluate: Callable[..., dict], cost: tuple[int, float],
             **extra: object) -> Outcome:
-    final = evaluate()
-    return Outcome(history, final["accuracy"], final["loss"], cost[0], cost[1], dict(extra))
+    final, on_train = evaluate(), evaluate("train")
+    return Outcome(history, final["accuracy"], final["loss"], cost[0], cost[1], dict(extra),
+                   on_train["accuracy"], on_train["loss"])
 
 
 def run_centralised(run: RoutedRun, t0: float) -> Outcome:
@@ -187,15 +194,16 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
         run.add_flops(run.fusion, aggregate_flops)
         return EpochStats(*stats)
 
-    def evaluate() -> dict:
-        acc = fl_accuracy(view_logits(net, state["global"], {s: data.test_views[s] for s in run.sensors}),
-                          data.test_labels)
+    def evaluate(split: str = "test") -> dict:
+        views, labels = ((data.test_views, data.test_labels) if split == "test"
+                         else (data.train_views, data.train_labels))
+        acc = fl_accuracy(view_logits(net, state["global"], {s: views[s] for s in run.sensors}), labels)
         mode = sc.fl.inference
         return {"accuracy": acc[mode], "loss": acc[f"{mode}_loss"], "accuracy_per_client": acc["per_client"],
                 "accuracy_late_fusion": acc["late_fusion"]}
 
     history = routed_loop(run, sc.fl.rounds or sc.training.epochs, round_, evaluate, t0)
-    final = evaluate()
+    on_train, final = evaluate("train"), evaluate()
     if sc.fl.inference == "late_fusion":
         with torch.no_grad():
             one = {i: tensor_message(net(data.test_views[run.plane.nodes[i]][:1])) for i in index}
@@ -205,7 +213,7 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
         cost = (0, max(flops / speed[i] for i in index))
     return Outcome(history, final["accuracy"], final["loss"], cost[0], cost[1],
                    {"accuracy_per_client": final["accuracy_per_client"],
-                    "accuracy_late_fusion": final["accuracy_late_fusion"]})
+                    "accuracy_late_fusion": final["accuracy_late_fusion"]}, on_train["accuracy"], on_train["loss"])
 
 
 #: scenario.paradigm -> runner; INL is the learning plane of :mod:`inl_sim.study.training`
