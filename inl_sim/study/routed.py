@@ -158,13 +158,14 @@ def inl_inference_cost(network: Network, graph: TrainingGraph, modules: Mapping,
         for m in modules.values():
             m.eval()
         try:
-            trace = forward_trace(graph, modules, {v: x[:1] for v, x in test_views.items()})
+            # two samples: batch rate estimators (aggregate posterior) need a pair; sizes are of the first
+            trace = forward_trace(graph, modules, {v: x[:2] for v, x in test_views.items()})
         finally:
             for m in modules.values():
                 m.train()
         sizes = {}
         for v, msg in trace.messages.items():
-            enc = codec.encode(msg, generator=dither_generator(EVAL_DITHER_SEED, 0))
+            enc = codec.encode(msg[:1], generator=dither_generator(EVAL_DITHER_SEED, 0))
             sizes[v] = (int(enc.n_values), int(enc.nbytes))
     order = list(graph.order)
     pos = {v: i for i, v in enumerate(order)}
