@@ -258,6 +258,8 @@ def exchange_figure(data: ReportData) -> Any:
                               ("raw_data", "#9467bd")):  # the last two: federated and centralised paradigms
         key = f"exchange_bytes_{direction}"
         means = [(rows[m].get(f"{key}_mean") or 0) / size for m in data.methods]
+        if direction in ("parameters", "raw_data") and not any(means):
+            continue  # INL-only studies: no bar for directions nobody used
         fig.add_trace(go.Bar(x=list(data.methods), y=means,
                              error_y=dict(array=[(rows[m].get(f"{key}_std") or 0) / size for m in data.methods]),
                              name=direction, marker_color=colour), row=1, col=1)
