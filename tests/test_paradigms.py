@@ -269,3 +269,12 @@ def test_compare_sets_the_paradigm_and_the_report_draws_progress(tmp_path) -> No
     assert cmp.row("central")["inference_bytes_per_sample_mean"] == 18 * VIEW * 4   # mesh9: 18 route hops
     page = build_report(tmp_path / "cmp").read_text()
     assert "fig-progress" in page and "fedavg" in page
+
+
+@pytest.mark.parametrize("paradigm", ["centralised", "sl"])
+def test_a_non_finite_loss_is_a_diverged_run(paradigm: str) -> None:
+    res = inl_sim.run(tiny_scenario(paradigm=paradigm, training__lr=1e6, training__optimizer="sgd",
+                                    training__epochs=3), seed=0)
+    assert res.status == "diverged" and math.isnan(res.accuracy)
+    assert "training.lr" in res.diverged["reason"] and len(res.history) == 1
+    assert res.summary()["status"] == "diverged"
