@@ -160,9 +160,11 @@ def test_inference_cost_per_paradigm() -> None:
     assert inl.exchange_bytes == 2 * N_TRAIN * LATENT * 4 * len(TREE)
 
 
-def test_same_seed_same_records() -> None:
-    a, b = _tree_run("fl", fl__rounds=2), _tree_run("fl", fl__rounds=2)
-    assert a.transfers == b.transfers and a.accuracy == b.accuracy
+@pytest.mark.parametrize("paradigm", ["centralised", "fl", "sl"])
+def test_same_seed_same_records(paradigm: str) -> None:
+    a, b = _tree_run(paradigm, fl__rounds=2), _tree_run(paradigm, fl__rounds=2)
+    assert a.transfers == b.transfers and a.accuracy == b.accuracy and a.history[-1] == {
+        **b.history[-1], "wall_time_s": a.history[-1]["wall_time_s"]}
 
 
 def test_history_has_cumulative_bytes_and_time_to_95() -> None:
