@@ -183,7 +183,7 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
                 weight_decay=sc.training.weight_decay, generator=gen)
             vectors.append(vec)
             up[i], local_s[i] = tensor_message(vec), PASSES * flops * seen / speed[i]
-            stats = [stats[0] + loss_sum, stats[1] + correct, stats[2] + len(data.train_labels)]
+            stats = [stats[0] + loss_sum, stats[1] + correct, stats[2] + seen]
             run.add_flops(i, PASSES * flops * seen)
         state["global"] = fedavg(vectors, [len(data.train_labels)] * len(vectors))
         traffic = RoutedTraffic()

@@ -27,30 +27,34 @@ def local_train(net: ViewNet, start: torch.Tensor, x: torch.Tensor, y: torch.Ten
                 generator: torch.Generator) -> tuple[torch.Tensor, float, int, int]:
     """Train from parameter vector ``start`` on one client's data.
 
-    Returns the new parameter vector, the loss sum and correct count, and the number of
-    samples the steps processed (for the compute time).
+    Returns the new parameter vector, the loss sum and correct count over the steps, and
+    the number of samples the steps processed (for the compute time).
 
     A fresh optimiser per round, as in FedAvg; ``generator`` shuffles the batches.  The
-    loss sum and correct count are those of the trained local model on the client's
-    whole training set (one forward pass after training): the step loop, the whole cost
-    of a round, stays the plain PyTorch loop with nothing added per step.
+    loss sum and correct count are those of the steps, as INL's history reports them; the
+    step loop only keeps references to each step's loss, logits and targets and reduces
+    them once at the end, so a step costs what the plain PyTorch loop costs.
     """
     vector_to_parameters(start, net.parameters())
     opt_cls = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
     opt = opt_cls(net.parameters(), lr=lr, weight_decay=weight_decay)
-    seen = 0
+    losses, outputs, targets = [], [], []
     for _ in range(epochs):
         for idx in batch_indices(len(y), batch_size, generator):
-            loss = F.cross_entropy(net(x[idx]), y[idx])                   # (B, d_view) -> (B, C) -> ()
+            target = y[idx]
+            logits = net(x[idx])                                           # (B, d_view) -> (B, C)
+            loss = F.cross_entropy(logits, target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            seen += len(idx)
+            losses.append(loss)
+            outputs.append(logits)
+            targets.append(target)
     with torch.no_grad():
-        logits = net(x)                                                    # (N, C)
-        loss_sum = float(F.cross_entropy(logits, y, reduction="sum"))
-        correct = int((logits.argmax(-1) == y).sum())
-    return parameters_to_vector(net.parameters()).detach().clone(), loss_sum, correct, seen
+        sizes = torch.tensor([len(t) for t in targets], dtype=torch.float32)
+        loss_sum = float((torch.stack(losses).detach() * sizes).sum())
+        correct = int((torch.cat(outputs).detach().argmax(-1) == torch.cat(targets)).sum())
+    return parameters_to_vector(net.parameters()).detach().clone(), loss_sum, correct, int(sizes.sum())
 
 
 def fedavg(vectors: Sequence[torch.Tensor], n_samples: Sequence[int]) -> torch.Tensor:
