@@ -280,3 +280,19 @@ def test_a_non_finite_loss_is_a_diverged_run(paradigm: str) -> None:
     assert res.status == "diverged" and math.isnan(res.accuracy)
     assert "training.lr" in res.diverged["reason"] and len(res.history) == 1
     assert res.summary()["status"] == "diverged"
+
+
+@pytest.mark.parametrize("cost", ["payload_over_capacity", "hops"])
+def test_routes_follow_the_routing_cost(cost: str) -> None:
+    # the direct link 1-0 is slow: by transmission time the route goes round through 2
+    triangle = [(0, 1, {"capacity_bps": 1.0e3, "latency_s": 1e-3}), (0, 2, {"capacity_bps": 1.0e7, "latency_s": 1e-3}),
+                (1, 2, {"capacity_bps": 1.0e7, "latency_s": 1e-3})]
+    raw = tiny_scenario(explicit_topology(triangle, fusion=0, sensors=[1]), paradigm="centralised",
+                        routing__cost=cost)
+    res = inl_sim.run(raw, seed=0)
+    g = nx.Graph()
+    for u, v, a in triangle:
+        g.add_edge(u, v, w=1.0 / a["capacity_bps"] if cost == "payload_over_capacity" else 1.0)
+    path = nx.dijkstra_path(g, 1, 0, weight="w")
+    assert [(r.src, r.dst) for r in sorted(res.transfers, key=lambda r: r.t_send_s)] == list(zip(path, path[1:]))
+    assert res.exchange_bytes == (len(path) - 1) * N_TRAIN * VIEW * 4
