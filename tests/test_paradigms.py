@@ -296,3 +296,15 @@ def test_routes_follow_the_routing_cost(cost: str) -> None:
     path = nx.dijkstra_path(g, 1, 0, weight="w")
     assert [(r.src, r.dst) for r in sorted(res.transfers, key=lambda r: r.t_send_s)] == list(zip(path, path[1:]))
     assert res.exchange_bytes == (len(path) - 1) * N_TRAIN * VIEW * 4
+
+
+def test_show_lists_the_routes_with_their_hops() -> None:
+    from inl_sim.network import build_network
+    from inl_sim.study.show import describe
+    sc = inl_sim.load_scenario(tiny_scenario())
+    net = build_network(sc.topology, seed=0)
+    _, paths = nx.single_source_dijkstra(net.graph, net.fusion, weight=lambda u, v, d: 1.0 / d["capacity_bps"])
+    total = sum(len(paths[s]) - 1 for s in net.sensors)
+    text = describe(sc)
+    assert f"routes of centralised/fl/sl: {total} hops over {len(net.sensors)} sensors" in text
+    assert "->".join(map(str, paths[net.sensors[-1]][::-1])) in text
