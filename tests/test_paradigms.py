@@ -308,3 +308,9 @@ def test_show_lists_the_routes_with_their_hops() -> None:
     text = describe(sc)
     assert f"routes of centralised/fl/sl: {total} hops over {len(net.sensors)} sensors" in text
     assert "->".join(map(str, paths[net.sensors[-1]][::-1])) in text
+
+
+def test_inl_history_has_cumulative_bytes_too() -> None:
+    res = _tree_run("inl", training__epochs=3)
+    per_epoch = 2 * N_TRAIN * LATENT * 4 * len(TREE)
+    assert [h["exchange_bytes_cumulative"] for h in res.history] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
