@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import statistics
 import subprocess
@@ -35,15 +34,6 @@ SUMMARY_KEYS = {"accuracy", "test_loss", "exchange_bytes", "exchange_bytes_forwa
                 "sim_time_s", "wall_time_s", "n_active_edges", "mode", "seed", "package_version"}
 LINK = {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}
 
-
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> object:
-    """cli.main calls logging.basicConfig; drop the handler it adds (it holds capsys's stream)."""
-    root_logger = logging.getLogger()
-    handlers, level = list(root_logger.handlers), root_logger.level
-    yield
-    root_logger.handlers[:] = handlers
-    root_logger.setLevel(level)
 
 
 def run_py(*args: str | Path, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -11,44 +11,29 @@ from __future__ import annotations
 
 import json
 import math
-import signal
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Iterator
 
 import networkx as nx
 import pytest
 import yaml
 
-from inl_sim.errors import InlSimError, ScenarioError, TopologyError
+from inl_sim.errors import ScenarioError, TopologyError
 from inl_sim.network import build_network, read_topology_file
 from inl_sim.scenario import load_scenario, parse_override, spec
 from inl_sim.scenario.budget import check_budget, estimate, physical_memory_bytes
 from inl_sim.scenario.yamlsafe import LIMITS, load_yaml
 
-from conftest import MESH9, PYTHON, ROOT, cli_env, tiny_scenario
+from conftest import MESH9, PYTHON, ROOT, cli_env, fail_after, tiny_scenario
 
 
 @pytest.fixture(autouse=True)
-def _no_hang() -> object:
-    def expire(*_: object) -> None:
-        raise TimeoutError("took more than 30 s: a hang")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+def _no_hang() -> Iterator[None]:
+    with fail_after(30, "the case"):
+        yield
 
-
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> object:
-    """cli.main calls logging.basicConfig; drop the handler it adds (it holds capsys's stream)."""
-    import logging
-    root_logger = logging.getLogger()
-    handlers, level = list(root_logger.handlers), root_logger.level
-    yield
-    root_logger.handlers[:] = handlers
-    root_logger.setLevel(level)
 
 
 def bomb(levels: int = 9, width: int = 10) -> str:

@@ -13,9 +13,9 @@ here, not the code under test.
 from __future__ import annotations
 
 import dataclasses
-import signal
 import typing
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import yaml
@@ -26,7 +26,7 @@ from inl_sim.scenario.spec import Distribution
 from inl_sim.network import read_topology_file
 from inl_sim.scenario import Scenario, load_scenario, parse_override
 
-from conftest import MESH9, tiny_scenario
+from conftest import MESH9, fail_after, tiny_scenario
 
 MAX_LINE = 400
 BOMB = "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
@@ -34,26 +34,10 @@ BOMB = "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
 
 
 @pytest.fixture(autouse=True)
-def _no_hang() -> object:
-    """Fail (not hang) a case that takes more than 20 s."""
-    def expire(*_: object) -> None:
-        raise TimeoutError("invalid input took more than 20 s: a hang")
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+def _no_hang() -> Iterator[None]:
+    with fail_after(20, "invalid input"):
+        yield
 
-
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> object:
-    """cli.main calls logging.basicConfig; drop the handler it adds (it holds capsys's stream)."""
-    import logging
-    root_logger = logging.getLogger()
-    handlers, level = list(root_logger.handlers), root_logger.level
-    yield
-    root_logger.handlers[:] = handlers
-    root_logger.setLevel(level)
 
 
 def assert_clean(exc: BaseException, *names: str) -> None:
