@@ -237,7 +237,7 @@ def run_routed(sc: Scenario, seed: int, label: str, t0: float) -> RunResult:
         out = RUNNERS[sc.paradigm](run_, t0)
     except DivergedError as exc:
         log.info("%s %s seed %d diverged: %s", sc.name, label, seed, exc)
-        out = Outcome(list(exc.history), math.nan, math.nan, 0, math.nan)
+        out = Outcome(list(exc.history), math.nan, math.nan, None, None)
         status = {"status": "diverged", "diverged": {"epoch": exc.epoch, "step": exc.step,
                                                       "node": exc.node, "reason": str(exc)}}
     else:

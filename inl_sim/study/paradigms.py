@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch.nn import functional as F
 from torch.nn.utils import parameters_to_vector
 
 from inl_sim.errors import ScenarioError
+from inl_sim.scenario import Scenario
 from inl_sim.learning.data import batch_indices
 from inl_sim.learning.paradigms.federated import fedavg, fl_accuracy, local_train, sample_clients, view_logits
 from inl_sim.learning.paradigms.models import MultiViewNet, ViewNet, linear_flops, seeded
@@ -40,8 +41,8 @@ class Outcome:
     history: list[dict]
     accuracy: float
     test_loss: float
-    inference_bytes: int
-    inference_latency_s: float
+    inference_bytes: int | None
+    inference_latency_s: float | None
     extra: dict = field(default_factory=dict)
     #: the final model on the training split, evaluated as the test split is
     train_accuracy: float = math.nan
@@ -59,7 +60,8 @@ def _multiview(run: RoutedRun) -> MultiViewNet:
     return seeded(_model_seed(run.seed), lambda: MultiViewNet(dims, cut, sc.model.hidden_dim, data.n_classes))
 
 
-def _optimizer(params, sc):  # type: ignore[no-untyped-def]
+def _optimizer(params: Iterable[torch.nn.Parameter], sc: Scenario) -> torch.optim.Optimizer:
+    """``training.optimizer`` over ``params``: one optimiser for every part (element-wise, so per node)."""
     cls = torch.optim.Adam if sc.training.optimizer == "adam" else torch.optim.SGD
     return cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay)
 
@@ -163,7 +165,8 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
     if len(dims) != 1:
         raise ScenarioError(f"paradigm: 'fl' needs one model shape for every client, but the sensors' views have "
                             f"widths {sorted(dims)}; use data.kind: synthetic or a sensor count that divides 64")
-    net = seeded(_model_seed(run.seed), lambda: ViewNet(dims.pop(), sc.model.latent_dim, sc.model.hidden_dim,
+    view_dim = dims.pop()
+    net = seeded(_model_seed(run.seed), lambda: ViewNet(view_dim, sc.model.latent_dim, sc.model.hidden_dim,
                                                         data.n_classes))
     index = [run.plane.index[s] for s in run.sensors]
     flops, speed = linear_flops(net), run.flops_per_s
