@@ -314,3 +314,22 @@ def test_inl_history_has_cumulative_bytes_too() -> None:
     res = _tree_run("inl", training__epochs=3)
     per_epoch = 2 * N_TRAIN * LATENT * 4 * len(TREE)
     assert [h["exchange_bytes_cumulative"] for h in res.history] == [per_epoch, 2 * per_epoch, 3 * per_epoch]
+
+
+@pytest.mark.parametrize("tree_seed", [1, 2, 3])
+def test_closed_forms_on_random_trees(tree_seed: int) -> None:
+    tree = nx.random_labeled_tree(10, seed=tree_seed)
+    rng = np.random.default_rng(tree_seed)
+    edges = [(u, v, {"capacity_bps": float(rng.uniform(1e5, 1e7)), "latency_s": 1e-3}) for u, v in tree.edges]
+    sensors = sorted(int(s) for s in rng.choice(np.arange(1, 10), size=5, replace=False))
+    hops = sum(nx.shortest_path_length(tree, s, 0) for s in sensors)     # routes are unique on a tree
+    run = lambda p, **kw: inl_sim.run(tiny_scenario(explicit_topology(edges, fusion=0, sensors=sensors),  # noqa: E731
+                                                    paradigm=p, **kw), seed=0)
+    n_params = (VIEW * HIDDEN + HIDDEN) + (HIDDEN * LATENT + LATENT) + (LATENT * CLASSES + CLASSES)
+    assert run("centralised").exchange_bytes_raw_data == hops * N_TRAIN * VIEW * 4
+    assert run("fl", fl__rounds=2).exchange_bytes_parameters == 2 * 2 * hops * n_params * 4
+    sl = run("sl", training__epochs=2)
+    assert sl.exchange_bytes_forward == sl.exchange_bytes_backward == 2 * N_TRAIN * hops * LATENT * 4
+    # INL unchanged: one message per tree link on some sensor's path, per sample and direction
+    used = {e for s in sensors for e in zip(nx.shortest_path(tree, s, 0), nx.shortest_path(tree, s, 0)[1:])}
+    assert run("inl").exchange_bytes == 2 * N_TRAIN * LATENT * 4 * len(used)
