@@ -271,6 +271,12 @@ def test_compare_sets_the_paradigm_and_the_report_draws_progress(tmp_path) -> No
     assert cmp.row("central")["inference_bytes_per_sample_mean"] == 18 * VIEW * 4   # mesh9: 18 route hops
     page = build_report(tmp_path / "cmp").read_text()
     assert "fig-progress" in page and "fedavg" in page
+    from inl_sim.report import link_bytes, load_results
+    per = link_bytes(load_results(tmp_path / "cmp"))       # every direction lands on a link of the route tree
+    tree = {(str(c), str(p)) for c, p in cmp.runs["fedavg"][0].graph.edges}
+    assert set(per["fedavg"]) == tree
+    for name in ("central", "fedavg", "d-inl"):
+        assert sum(sum(c.values()) for c in per[name].values()) == cmp.row(name)["exchange_bytes_mean"]
 
 
 @pytest.mark.parametrize("paradigm", ["centralised", "sl"])

@@ -126,7 +126,7 @@ FIGURES: tuple[tuple[str, str, Callable[[ReportData], Any], str], ...] = (
     ("topology", "Topology and per-link exchange", topology_figure,
      "First panel: the network; numbers on links are capacities in Mb/s (hover for latency). Grey: the links "
      "dense INL trains over; orange: the shortest-path tree D-INL keeps, drawn over them. Then one panel per "
-     "method: each training link coloured and widened by the bytes it carried (forward + backward, mean over "
+     "method: each training link coloured and widened by the bytes it carried (every direction, mean over "
      "seeds, one colour scale for all), to show where the traffic goes and which links the tree saves."),
     ("learning", "Learning curves", learning_curves_figure,
      "Test accuracy and test loss after each epoch: the line is the mean over seeds, the band ±1 sample standard "
