@@ -96,6 +96,8 @@ def test_faults_need_the_fast_engine() -> None:
     with pytest.raises(ScenarioError, match="reference engine"):
         load_scenario(tiny_scenario(faults={"loss_prob": 0.1}, simulation={"engine": "reference"}))
     load_scenario(tiny_scenario(simulation={"engine": "reference"}))  # no faults: fine
+    with pytest.raises(ScenarioError, match="paradigm is 'fl'"):
+        load_scenario(tiny_scenario(faults={"loss_prob": 0.1}, paradigm="fl"))
 
 
 def test_unknown_link_or_node_is_named() -> None:

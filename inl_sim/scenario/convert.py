@@ -252,7 +252,7 @@ def validate_spec(obj: object, path: str) -> None:
             raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
     if isinstance(obj, Scenario):
         _validate_topology(obj.topology, "topology")
-        check_faults_engine(obj.faults, obj.simulation.engine)
+        check_faults_engine(obj.faults, obj.simulation.engine, obj.paradigm)
         check_budget(obj)
     if isinstance(obj, CompareSpec):
         names = [m.name for m in obj.methods]

@@ -1,8 +1,7 @@
 """The ``faults:`` section: what goes wrong on the network, and what training does about it.
 
-Plain frozen dataclasses and their conversion from YAML (the scenario wing: no torch, no
-networkx).  The fault *models* live in :mod:`inl_sim.network.faults` (a fault schedule is
-network state); their timing effects act in the network plane (:mod:`inl_sim.sim.faults`).
+Frozen dataclasses and their conversion from YAML (no torch, no networkx).  The fault
+*models* live in :mod:`inl_sim.network.faults`; their timing in :mod:`inl_sim.sim.faults`.
 
 YAML layout (every key optional; an absent section is a perfect network)::
 
@@ -329,8 +328,12 @@ def to_faults(raw: object, path: str = "faults") -> FaultsSpec:
                       _capacity(raw.get("capacity"), f"{path}.capacity"), policy, deadline)
 
 
-def check_faults_engine(faults: FaultsSpec, engine: str) -> None:
-    """The reference engine is the fault-free oracle: faults need ``simulation.engine: fast``."""
+def check_faults_engine(faults: FaultsSpec, engine: str, paradigm: str = "inl") -> None:
+    """The reference engine is the fault-free oracle: faults need ``simulation.engine: fast``
+    and, for now, the INL paradigm (whose steps the fault path times)."""
+    if faults.active and paradigm != "inl":
+        raise ScenarioError(f"faults: the section is set while paradigm is {paradigm!r}; faults act on INL and "
+                            "D-INL training so far; set paradigm: inl or remove the faults section")
     if faults.active and engine != "fast":
         raise ScenarioError(f"faults: the section is set while simulation.engine is {engine!r}; the reference engine "
                             "models a perfect network (it is the oracle of the fast planes); set "

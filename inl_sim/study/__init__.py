@@ -1,6 +1,7 @@
 """Wing 5, study: runs, comparisons, sweeps and surveys, and the folders they write.
 
-Lives here: one run (``experiment``: prepare, train, evaluate, run), methods x seeds and
+Lives here: one run (``experiment``: prepare, train, evaluate, run; paradigms beside INL
+in ``paradigms``, one runner per paradigm in ``RUNNERS``, over ``routed``'s setup and epoch loop), methods x seeds and
 grids (``comparison``), topology surveys (``survey``), the rate curve study
 (``ratecurve``), the ``repair`` policy of faults (``repair``: the training graph rebuilt on
 the surviving network between epochs), results folders (``results``), the rules of what may be written,
