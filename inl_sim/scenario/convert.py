@@ -18,6 +18,7 @@ import typing
 from typing import Any, Callable, Mapping, Union
 
 from inl_sim.errors import ScenarioError
+from inl_sim.scenario.experts import EXPERTS_CONVERTERS, ExpertsSpec, validate_experts
 from inl_sim.scenario.spec import (CAPACITY_RULES, DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
                                    GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
 
@@ -192,6 +193,7 @@ _SPECIAL: dict[object, Callable[[object, str], object]] = {
     Union[NodeId, None]: lambda v, p: None if v is None else _to_node(v, p),
     Union[SensorSpec, None]: lambda v, p: None if v is None else _to_sensors(v, p),
     tuple[MethodSpec, ...]: _to_methods,
+    **EXPERTS_CONVERTERS,
 }
 
 
@@ -283,6 +285,8 @@ def validate_spec(obj: object, path: str) -> None:
         for key, value in obj.node_beta.items():
             if _to_float(value, f"{path}.node_beta.{key}") < 0:
                 raise spec_error(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
+    if isinstance(obj, ExpertsSpec):
+        validate_experts(obj, path)
     if isinstance(obj, DataSpec) and obj.groups_per_view > obj.n_classes:
         raise spec_error(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
                     "lower groups_per_view or raise n_classes")

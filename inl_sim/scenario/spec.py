@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+from inl_sim.scenario.experts import ExpertsSpec
+
 __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS", "RATE_CHOICES",
     "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
@@ -298,3 +300,4 @@ class Scenario:
     compare: CompareSpec = CompareSpec()
     output_dir: str = "results"
     energy: EnergySpec = EnergySpec()
+    experts: ExpertsSpec = ExpertsSpec()
