@@ -1,4 +1,4 @@
-"""Command line: ``python run.py {run,compare,show,sweep,rate-curve,report,topologies}``.
+"""Command line: ``python run.py {run,compare,show,sweep,rate-curve,experts,report,topologies}``.
 
 The only module that prints.  Bad input becomes one line on stderr and exit code 2,
 never a traceback; a diverged ``run`` exits 3 with its reason; SIGINT and SIGTERM exit
@@ -240,6 +240,19 @@ def cmd_rate_curve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experts(args: argparse.Namespace) -> int:
+    from inl_sim.report.experts import build_expert_report
+    from inl_sim.study.experts import expert_study, write_expert_study
+    sc = _load(args)
+    out = _default_out(sc, args, "experts")
+    study = expert_study(sc, args.seed, progress=_progress(args))
+    write_expert_study(study, out)
+    build_expert_report(out)
+    print(study.to_markdown())
+    print(f"results: {out} (experts.html, selection.csv, curve.csv, traffic.csv, experts.json, transfers_*.csv)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from inl_sim.report.html import build_report
     print(f"report: {build_report(Path(args.results), Path(args.out) if args.out else None)}")
@@ -290,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stand-in for an unused child's message: its training-set mean (default) or zeros")
     p.add_argument("--max-children", type=int, default=6,
                    help="all 2^m subsets up to m children (default 6), else none/singletons/leave-one-out/all")
+    p = add("experts", cmd_experts, "finite expert bank on the network: selection over alpha (I(S;W), gap, "
+            "Xu-Raginsky and union bounds), accuracy-rate curve, routed vs broadcast bytes")
+    p.add_argument("--seed", type=int, default=None)
     _add_topologies(sub)
     text = "rebuild report.html (self-contained, opens offline) from a compare, sweep or run folder"
     p = sub.add_parser("report", help=text, description=text)

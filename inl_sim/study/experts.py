@@ -225,7 +225,8 @@ def _passes(sc: Scenario, bank: ExpertBank, r: Routing, placement: ExpertPlaceme
     return rows, passes
 
 
-def expert_study(scenario: Scenario | str | Path | Mapping, seed: int | None = None) -> ExpertStudy:
+def expert_study(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *,
+                 progress: bool | None = False) -> ExpertStudy:
     """Run the whole finite-expert-bank study of ``scenario``'s ``experts`` section.
 
     Parameters
@@ -233,24 +234,35 @@ def expert_study(scenario: Scenario | str | Path | Mapping, seed: int | None = N
     scenario
         A Scenario, YAML path or dict; its topology places the router, experts and fusion.
     seed
-        Run seed (default: ``experts.seed``, else ``scenario.seed``); derives the data
+        Seed (default: ``experts.seed``, else ``scenario.seed``); derives the data
         split, the bank, the resampled training sets and the Gumbel noise.
+    progress
+        A progress bar over the study's stages (None: only on an interactive terminal).
     """
+    from tqdm.auto import tqdm
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     spec = sc.experts
-    seed = int(spec.seed if spec.seed is not None else sc.seed if seed is None else seed)
+    seed = int(seed if seed is not None else spec.seed if spec.seed is not None else sc.seed)
     network = build_network(sc.topology, seed=seed)
     placement = place_experts(network, spec, cost=sc.routing.cost, payload_bits=64 * 32 * spec.batch_size,
                               seed=seed)
-    log.info("experts: pretraining %d experts (%s)", spec.n_experts, spec.bank)
-    bank = build_bank(spec, seed)
-    wrong = bank.wrong()                                                  # (N, K)
-    log.info("experts: selection over %d alphas x %d training sets", len(spec.alphas), spec.n_resamples)
-    selection = selection_rows(wrong, spec.alphas, spec.n_selection, spec.n_resamples,
-                               np.random.default_rng([seed, 12]))
-    curve = accuracy_rate_curve(wrong, 16)
-    r = route(bank, spec.routing, spec.k, spec.temperature, seed=seed)
-    traffic, passes = _passes(sc, bank, r, placement, network, seed)
+    bar = tqdm(total=4, desc="experts", unit="stage", disable=None if progress is None else not progress, leave=False)
+    with bar:
+        bar.set_postfix_str(f"pretraining {spec.n_experts} experts + router ({spec.bank})")
+        bank = build_bank(spec, seed)
+        wrong = bank.wrong()                                              # (N, K)
+        bar.update()
+        bar.set_postfix_str(f"selection: {len(spec.alphas)} alphas x {spec.n_resamples} training sets")
+        selection = selection_rows(wrong, spec.alphas, spec.n_selection, spec.n_resamples,
+                                   np.random.default_rng([seed, 12]))
+        bar.update()
+        bar.set_postfix_str("accuracy-rate curve (Blahut-Arimoto)")
+        curve = accuracy_rate_curve(wrong, 16)
+        bar.update()
+        bar.set_postfix_str("routed and broadcast passes on the network")
+        r = route(bank, spec.routing, spec.k, spec.temperature, seed=seed)
+        traffic, passes = _passes(sc, bank, r, placement, network, seed)
+        bar.update()
     return ExpertStudy(sc, seed, placement, bank.parts, tuple((1 - wrong.mean(axis=0)).tolist()), selection, curve,
                        _router_info(bank, r, spec), traffic, passes)
 
