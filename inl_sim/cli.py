@@ -125,13 +125,9 @@ def _print_diverged(rows: Sequence[dict]) -> None:
 
 
 def _maybe_report(out: Path, args: argparse.Namespace) -> None:
-    if getattr(args, "no_report", True):
-        return
-    try:
+    if not getattr(args, "no_report", True):
         from inl_sim.report.html import build_report
-    except ImportError:  # report module optional until shipped
-        return
-    print(f"report: {build_report(out)}")
+        print(f"report: {build_report(out)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -241,15 +237,8 @@ def cmd_rate_curve(args: argparse.Namespace) -> int:
 
 
 def cmd_experts(args: argparse.Namespace) -> int:
-    from inl_sim.report.experts import build_expert_report
-    from inl_sim.study.experts import expert_study, write_expert_study
-    sc = _load(args)
-    out = _default_out(sc, args, "experts")
-    study = expert_study(sc, args.seed, progress=_progress(args))
-    write_expert_study(study, out)
-    build_expert_report(out)
-    print(study.to_markdown())
-    print(f"results: {out} (experts.html, selection.csv, curve.csv, traffic.csv, experts.json, transfers_*.csv)")
+    from inl_sim.report.experts import run_experts
+    print(run_experts(sc := _load(args), args.seed, _default_out(sc, args, "experts"), progress=_progress(args)))
     return 0
 
 
@@ -303,9 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stand-in for an unused child's message: its training-set mean (default) or zeros")
     p.add_argument("--max-children", type=int, default=6,
                    help="all 2^m subsets up to m children (default 6), else none/singletons/leave-one-out/all")
-    p = add("experts", cmd_experts, "finite expert bank on the network: selection over alpha (I(S;W), gap, "
-            "Xu-Raginsky and union bounds), accuracy-rate curve, routed vs broadcast bytes")
-    p.add_argument("--seed", type=int, default=None)
+    add("experts", cmd_experts, "finite expert bank on the network: I(S;W), gap and bounds over alpha, "
+        "accuracy-rate curve, routed vs broadcast bytes").add_argument("--seed", type=int, default=None)
     _add_topologies(sub)
     text = "rebuild report.html (self-contained, opens offline) from a compare, sweep or run folder"
     p = sub.add_parser("report", help=text, description=text)

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from inl_sim.errors import ResultsError
+from inl_sim.study.experts import expert_study, write_expert_study
 from inl_sim.study.folders import write_text_atomic
 from inl_sim.study.results import read_json
 
-__all__ = ["selection_figure", "curve_figure", "bytes_figure", "build_expert_report", "EXPERT_FIGURES"]
+__all__ = ["selection_figure", "curve_figure", "bytes_figure", "build_expert_report", "run_experts",
+           "EXPERT_FIGURES"]
 
 
 def _go() -> Any:
@@ -102,3 +104,12 @@ def build_expert_report(folder: str | Path) -> Path:
     target = folder / "experts.html"
     write_text_atomic(target, page)
     return target
+
+
+def run_experts(scenario: Any, seed: int | None, out: str | Path, *, progress: bool | None = False) -> str:
+    """The ``experts`` command: run the study, write its folder and page; return the text to print."""
+    study = expert_study(scenario, seed, progress=progress)
+    write_expert_study(study, out)
+    page = build_expert_report(out)
+    return (f"{study.to_markdown()}\nresults: {out} ({page.name}, selection.csv, curve.csv, traffic.csv, "
+            "experts.json, transfers_*.csv)")

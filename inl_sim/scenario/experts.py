@@ -25,6 +25,7 @@ CHOICE_CODINGS = ("fixed", "entropy")
 BANKS = ("clusters", "class_groups")
 PLACEMENTS = ("farthest", "random")
 DIGITS_TOTAL = 1797  # scikit-learn's bundled digits
+MIN_POOL = 100       # digits kept for the evaluation pool (the law D and the routed samples)
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,8 @@ def validate_experts(spec: ExpertsSpec, path: str = "experts") -> None:
         raise _fail(f"{path}.{bad}", getattr(spec, bad), "must be > 0", "use a positive value")
     if any(a < 0 for a in spec.alphas):
         raise _fail(f"{path}.alphas", list(spec.alphas), "must all be >= 0", "alpha = 0 is the data-free rule")
-    if spec.n_pretrain >= DIGITS_TOTAL - spec.n_experts:
-        raise _fail(f"{path}.n_pretrain", spec.n_pretrain, f"must leave digits for evaluation (< {DIGITS_TOTAL})",
-                    "use e.g. 700")
+    if spec.n_pretrain > DIGITS_TOTAL - MIN_POOL:
+        raise _fail(f"{path}.n_pretrain", spec.n_pretrain, f"must leave >= {MIN_POOL} of the {DIGITS_TOTAL} digits "
+                    "for the evaluation pool", f"use at most {DIGITS_TOTAL - MIN_POOL}, e.g. 700")
     if spec.seed is not None and not 0 <= spec.seed < 2 ** 32:
         raise _fail(f"{path}.seed", spec.seed, "must be in 0..4294967295", "use a non-negative 32-bit seed")

@@ -62,6 +62,7 @@ class ExpertStudy:
     router: dict[str, Any]
     traffic: list[dict[str, Any]]
     passes: dict[str, ExpertPass] = field(repr=False)
+    routing: Routing | None = field(default=None, repr=False)   # the router's choices on the pool
 
     def summary(self) -> dict[str, Any]:
         return {"scenario": self.scenario.name, "seed": self.seed, "router": self.placement.router,
@@ -264,7 +265,7 @@ def expert_study(scenario: Scenario | str | Path | Mapping, seed: int | None = N
         traffic, passes = _passes(sc, bank, r, placement, network, seed)
         bar.update()
     return ExpertStudy(sc, seed, placement, bank.parts, tuple((1 - wrong.mean(axis=0)).tolist()), selection, curve,
-                       _router_info(bank, r, spec), traffic, passes)
+                       _router_info(bank, r, spec), traffic, passes, r)
 
 
 def write_expert_study(study: ExpertStudy, out_dir: str | Path) -> Path:
