@@ -4,7 +4,9 @@ Lives here: data (``data``), node modules and their composition (``modules``), g
 (``gating``), their rate estimators side by side (``rates``), message and error codecs
 (``coding``; the dithered codec in ``dither``), the sampled-channel evaluation
 (``sampled``), information quantities (``information``) and the accuracy-rate curve
-maths (``curves``).  Knows nothing of time.
+maths (``curves``), the finite expert bank and its router (``experts``) and data-dependent
+selection from a finite bank with its Xu-Raginsky and union bounds (``selection``).  Knows
+nothing of time.
 May import: ``inl_sim.errors``, ``inl_sim.scenario``, ``inl_sim.network``.
 Add a gate: one class + one ``GATES`` entry; a codec: one class + one ``CODECS`` entry;
 a rate estimator: one function + one ``RATE_ESTIMATORS`` entry.

@@ -24,7 +24,7 @@ from scipy.special import entr, log_softmax
 
 from inl_sim.errors import ScenarioError, field_error
 
-__all__ = ["gibbs_posterior", "selection_information", "generalisation_gap", "xu_raginsky_bound",
+__all__ = ["gibbs_posterior", "selection_information", "generalisation_gap", "gap_per_resample", "xu_raginsky_bound",
            "union_bound", "resampled_losses", "SUBGAUSSIAN_01"]
 
 SUBGAUSSIAN_01 = 0.5
@@ -68,14 +68,19 @@ def selection_information(posteriors: ArrayLike) -> float:
     return min(max(value, 0.0), math.log(q.shape[1])) + 0.0      # rounding can step outside [0, log|W|]
 
 
-def generalisation_gap(posteriors: ArrayLike, train_loss: ArrayLike, population_loss: ArrayLike) -> float:
-    """E_S E_{W~q(.|S)} [L_D(W) - L_S(W)], averaged over the R training sets."""
+def gap_per_resample(posteriors: ArrayLike, train_loss: ArrayLike, population_loss: ArrayLike) -> NDArray[np.float64]:
+    """(R,) E_{W~q(.|S_r)} [L_D(W) - L_{S_r}(W)]: the gap of each training set."""
     q, ls = _matrix(posteriors, "posteriors"), _matrix(train_loss, "train_loss")
     ld = np.asarray(population_loss, dtype=np.float64)
     if ls.shape != q.shape or ld.shape != (q.shape[1],):
         raise field_error(ScenarioError, "shapes", (q.shape, ls.shape, ld.shape),
                           "must be (R, |W|), (R, |W|) and (|W|,)", "pass matching posteriors and losses")
-    return float(np.mean(np.sum(q * (ld[None, :] - ls), axis=1)))
+    return np.sum(q * (ld[None, :] - ls), axis=1)
+
+
+def generalisation_gap(posteriors: ArrayLike, train_loss: ArrayLike, population_loss: ArrayLike) -> float:
+    """E_S E_{W~q(.|S)} [L_D(W) - L_S(W)], averaged over the R training sets."""
+    return float(np.mean(gap_per_resample(posteriors, train_loss, population_loss)))
 
 
 def xu_raginsky_bound(information_nats: float, n: int, sigma: float = SUBGAUSSIAN_01) -> float:

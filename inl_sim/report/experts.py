@@ -40,10 +40,11 @@ def selection_figure(data: Mapping[str, Any]) -> Any:
                   row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=[math.log(n_bank)] * len(rows), mode="lines", name="log|W|",
                              line={"dash": "dot"}), row=1, col=1)
-    for key, name, dash in (("gap", "measured gap E[L_D - L_S]", None), ("xu_raginsky", "Xu-Raginsky bound", "dash"),
-                            ("union_bound", "union bound (log|W|)", "dot")):
+    fig.add_trace(go.Scatter(x=x, y=[r["gap"] for r in rows], mode="lines+markers", name="measured gap ± 2 s.e.",
+                             error_y={"array": [2 * r["gap_se"] for r in rows]}), row=1, col=2)
+    for key, name, dash in (("xu_raginsky", "Xu-Raginsky bound", "dash"), ("union_bound", "union bound (log|W|)", "dot")):
         fig.add_trace(go.Scatter(x=x, y=[r[key] for r in rows], mode="lines+markers", name=name,
-                                 line={"dash": dash} if dash else {}), row=1, col=2)
+                                 line={"dash": dash}), row=1, col=2)
     fig.update_xaxes(title_text="alpha (data dependence of the selection rule)")
     fig.update_yaxes(title_text="nats", row=1, col=1)
     fig.update_yaxes(title_text="0-1 loss", row=1, col=2)

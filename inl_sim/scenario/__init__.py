@@ -1,7 +1,7 @@
 """Wing 1, scenario: the boundary. YAML/dict -> validated frozen dataclasses.
 
 Lives here: the schema (``spec``: one frozen dataclass per section, with the defaults of
-``shared/METHOD.md``), field-by-field conversion and validation (``convert``), and
+``shared/METHOD.md``; the ``experts`` section in ``experts``), field-by-field conversion and validation (``convert``), and
 loading, ``--set`` overrides and the resolved-dict round trip (``load``).
 May import: ``inl_sim.errors`` only (no torch, no networkx: errors come fast).
 Add a scenario option: a field in ``spec`` with its default, a check in ``convert``.

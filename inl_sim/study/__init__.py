@@ -2,7 +2,7 @@
 
 Lives here: one run (``experiment``: prepare, train, evaluate, run), methods x seeds and
 grids (``comparison``), topology surveys (``survey``), the rate curve study
-(``ratecurve``), results folders (``results``), the rules of what may be written,
+(``ratecurve``), the finite-expert-bank study (``experts``), results folders (``results``), the rules of what may be written,
 replaced and locked (``folders``: safe names, ``.inl-sim`` markers, one lock per study,
 atomic writes), resuming finished runs (``resume``: run keys, ``StoredRun``; ``interrupts``:
 SIGTERM raised like Ctrl-C, finished runs counted) and where a

@@ -32,7 +32,7 @@ from inl_sim.learning.curves import RateCurve, accuracy_rate_curve
 from inl_sim.learning.experts import (ExpertBank, Routing, build_bank, choice_codebook, choice_model, choice_nbytes,
                                       fixed_choice_bits, route)
 from inl_sim.learning.information import entropy, nats_to_bits
-from inl_sim.learning.selection import (generalisation_gap, gibbs_posterior, resampled_losses,
+from inl_sim.learning.selection import (gap_per_resample, gibbs_posterior, resampled_losses,
                                         selection_information, union_bound, xu_raginsky_bound)
 from inl_sim.network import build_network
 from inl_sim.network.experts import ExpertPlacement, place_experts
@@ -78,16 +78,16 @@ class ExpertStudy:
         s = self.summary()
         lines = [f"bank of {len(self.parts)} experts at nodes {s['experts']}, router {s['router']}, fusion "
                  f"{s['fusion']}; expert accuracies " + ", ".join(f"{a:.3f}" for a in self.expert_accuracy),
-                 "", "| alpha | Î(S;W) (nats) | gap | Xu-Raginsky | union bound | E L_S(W) | E L_D(W) |",
+                 "", "| alpha | Î(S;W) (nats) | gap ± s.e. | Xu-Raginsky | union bound | E L_S(W) | E L_D(W) |",
                  "|---:|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {r['alpha']:g} | {r['information_nats']:.4f} | {r['gap']:.4f} | {r['xu_raginsky']:.4f} | "
+        lines += [f"| {r['alpha']:g} | {r['information_nats']:.4f} | {r['gap']:.4f} ± {r['gap_se']:.4f} | {r['xu_raginsky']:.4f} | "
                   f"{r['union_bound']:.4f} | {r['train_loss']:.4f} | {r['population_loss']:.4f} |"
                   for r in self.selection]
         lines += ["", f"router ({s['routing']}, k={s['k']}): accuracy {s['routed_accuracy']:.4f} at I(X;T) = "
                   f"{s['router_information_bits']:.4f} bits; broadcast accuracy {s['broadcast_accuracy']:.4f}; "
                   f"curve: best fixed {s['best_fixed_accuracy']:.4f} at 0 bits, oracle {s['oracle_accuracy']:.4f} "
                   f"at {s['oracle_rate_bits']:.4f} bits", "",
-                  "| pass | to experts (B/sample, delivered) | all hops (B/sample) | choice/gate (B/sample) | "
+                  "| pass | to experts (B/sample, delivered) | total, every hop (B/sample) | choice/gate (B/sample) | "
                   "outputs (B/sample) | time (s) | energy (J) |", "|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {t['pass']} | {t['to_expert_delivered_per_sample']:.2f} | {t['total_per_sample']:.2f} | "
                   f"{t['choice_per_sample']:.3f} | {t['to_fusion_per_sample']:.2f} | {t['time_s']:.4g} | "
@@ -108,8 +108,9 @@ def selection_rows(wrong: np.ndarray, alphas: tuple[float, ...], n: int, n_resam
     for alpha in alphas:
         q = gibbs_posterior(losses, alpha, n)
         info = selection_information(q)
+        gaps = gap_per_resample(q, losses, population)                    # (R,)
         rows.append({"alpha": float(alpha), "information_nats": info, "information_bits": float(nats_to_bits(info)),
-                     "gap": generalisation_gap(q, losses, population),
+                     "gap": float(gaps.mean()), "gap_se": float(gaps.std(ddof=1) / math.sqrt(len(gaps))),
                      "xu_raginsky": xu_raginsky_bound(info, n), "union_bound": union_bound(wrong.shape[1], n),
                      "train_loss": float(np.mean(np.sum(q * losses, axis=1))),
                      "population_loss": float(np.mean(q @ population)),
