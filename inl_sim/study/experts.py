@@ -88,7 +88,7 @@ class ExpertStudy:
                   f"curve: best fixed {s['best_fixed_accuracy']:.4f} at 0 bits, oracle {s['oracle_accuracy']:.4f} "
                   f"at {s['oracle_rate_bits']:.4f} bits", "",
                   "| pass | to experts (B/sample, delivered) | total, every hop (B/sample) | choice/gate (B/sample) | "
-                  "outputs (B/sample) | time (s) | energy (J) |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "outputs, every hop (B/sample) | time (s) | energy (J) |", "|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {t['pass']} | {t['to_expert_delivered_per_sample']:.2f} | {t['total_per_sample']:.2f} | "
                   f"{t['choice_per_sample']:.3f} | {t['to_fusion_per_sample']:.2f} | {t['time_s']:.4g} | "
                   f"{t['energy_j']:.4g} |" for t in self.traffic]
