@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run inl-sim from a checkout: ``python run.py run scenarios/quickstart.yaml``."""
+"""Run inl-sim from a checkout: ``python run.py run quickstart``."""
 
 import sys
 

@@ -62,7 +62,7 @@ from inl_sim.sim.plane import FastEngine  # noqa: E402
 from inl_sim.study.experiment import RunSetup, evaluate, prepare  # noqa: E402
 from bench.floor import default_eval, epoch_batches, floor_train, make_optimisers  # noqa: E402
 
-SCENARIO = ROOT / "scenarios" / "quickstart.yaml"
+SCENARIO = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 MODES = ("dense", "spt")
 VARIANTS = ("run", "floor_eval", "floor_single")           # timed calls per repeat
 MEASURES = ("run", "engine", "floor_eval", "floor", "floor_single")  # numbers they yield

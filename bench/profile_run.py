@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 
 import inl_sim  # noqa: E402
 
-SCENARIO = ROOT / "scenarios" / "quickstart.yaml"
+SCENARIO = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 
 
 def profile_run(mode: str, timer, seed: int = 0) -> pstats.Stats:

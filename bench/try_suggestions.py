@@ -50,7 +50,7 @@ from inl_sim.study.experiment import RunSetup, evaluate, prepare  # noqa: E402
 from bench.bench_run import _clock, _engine_epochs  # noqa: E402
 from bench.floor import epoch_batches, floor_train, make_optimisers  # noqa: E402
 
-SCENARIO = ROOT / "scenarios" / "quickstart.yaml"
+SCENARIO = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 MODES = ("dense", "spt")
 ENGINE_VARIANTS = ("baseline", "control", "adam_foreach", "adam_fused", "nosync_stats", "lean_backward",
                    "fast_receive", "lean_zero_grad", "no_records", "combined")

@@ -3,7 +3,7 @@
 Quickstart::
 
     import inl_sim
-    sc = inl_sim.load_scenario("scenarios/quickstart.yaml", overrides={"routing.mode": "spt"})
+    sc = inl_sim.load_scenario("quickstart", overrides={"routing.mode": "spt"})
     res = inl_sim.run(sc, seed=0)
     cmp = inl_sim.compare(sc, modes=["dense", "spt"], seeds=range(5))
 """

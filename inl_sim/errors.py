@@ -7,7 +7,10 @@ the fix, e.g. ``topology.capacity_bps: -3 must be > 0; give a positive link capa
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
+    "short",
     "InlSimError",
     "ScenarioError",
     "TopologyError",
@@ -69,6 +72,24 @@ class DivergedError(InlSimError):
 
 class ExecutorError(InlSimError, ValueError):
     """A study cannot run where asked (unknown executor, bad jobs, Ray missing or unreachable)."""
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+_REPR.maxlevel = 3
+_REPR.maxlong = 40
+
+
+def short(value: object) -> str:
+    """``repr(value)`` cut to about 100 characters, so that a 20,000-item value or a
+    5,000-digit number still gives a one-line, readable error."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of about {int(value.bit_length() * 0.30103)} digits>"
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError):  # e.g. an int past Python's int-to-str limit
+        text = f"<a {type(value).__name__} that cannot be shown>"
+    text = " ".join(text.split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def field_error(
@@ -80,4 +101,4 @@ def field_error(
     with several scenario files knows which one to open.
     """
     where = f"{source}: " if source else ""
-    return cls(f"{where}{field}: {value!r} {rule}; {fix}")
+    return cls(f"{where}{field}: {short(value)} {rule}; {fix}")

@@ -11,11 +11,14 @@ thread pool made a one-second run take minutes.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -23,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-MESH9 = ROOT / "topologies" / "mesh9.yaml"
+MESH9 = ROOT / "inl_sim" / "assets" / "topologies" / "mesh9.yaml"
 
 #: One epoch, 4 mini-batches of 64: the smallest run that still exercises every stage.
 TINY: dict[str, Any] = {
@@ -89,3 +92,43 @@ def cli_env() -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+# Hand-made 5-node graph whose links and node speeds differ everywhere.  Costs
+# (payload/capacity, in units of 256 bits / 1e7 b/s): 0-1: 1, 0-2: 0.5, 1-2: 2, 1-3: 1,
+# 2-3: 0.25, 3-4: 1, 2-4: 3.33; distances to 0: 2: 0.5, 3: 0.75, 1: 1, 4: 1.75 (all
+# distinct), so dense INL uses all 7 links (node 1 has three parents, 2 has two) and the
+# tree is 1->0, 2->0, 3->2, 4->3 (4 links).
+KITE_LINKS = [
+    [0, 1, {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}],
+    [0, 2, {"capacity_bps": 2.0e7, "latency_s": 2.0e-3}],
+    [1, 2, {"capacity_bps": 5.0e6, "latency_s": 0.0}],
+    [1, 3, {"capacity_bps": 1.0e7, "latency_s": 5.0e-4}],
+    [2, 3, {"capacity_bps": 4.0e7, "latency_s": 3.0e-3}],
+    [3, 4, {"capacity_bps": 1.0e7, "latency_s": 1.5e-3}],
+    [2, 4, {"capacity_bps": 3.0e6, "latency_s": 2.5e-3}],
+]
+
+
+@contextlib.contextmanager
+def fail_after(seconds: int, what: str) -> Iterator[None]:
+    """Raise TimeoutError (a failure, not a hang) when the body runs longer than ``seconds``."""
+    def expire(*_: object) -> None:
+        raise TimeoutError(f"{what} took more than {seconds} s: a hang")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """cli.main calls logging.basicConfig; drop the handler it adds (it holds capsys's stream)."""
+    root_logger = logging.getLogger()
+    handlers, level = list(root_logger.handlers), root_logger.level
+    yield
+    root_logger.handlers[:] = handlers
+    root_logger.setLevel(level)

@@ -22,25 +22,13 @@ from inl_sim.sim.accounting import FIELDS, Ledger, Transfer
 from inl_sim.study.experiment import prepare
 from inl_sim.scenario import load_scenario
 
-from conftest import MESH9, explicit_topology, tiny_scenario
+from conftest import KITE_LINKS, MESH9, explicit_topology, tiny_scenario
 
 LATENT = 8
 EPOCHS = 2
 BATCH = 64
 
-# Hand-made 5-node graph.  Costs (payload/capacity, in units of 256 bits / 1e7 b/s):
-#   0-1: 1, 0-2: 0.5, 1-2: 2, 1-3: 1, 2-3: 0.25, 3-4: 1, 2-4: 3.33
-# distances to 0: 2: 0.5, 3: 0.75, 1: 1, 4: 1.75 (all distinct), so dense INL uses all
-# 7 links and the tree is 1->0, 2->0, 3->2, 4->3 (4 links).
-KITE_LINKS = [
-    [0, 1, {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}],
-    [0, 2, {"capacity_bps": 2.0e7, "latency_s": 2.0e-3}],
-    [1, 2, {"capacity_bps": 5.0e6, "latency_s": 0.0}],
-    [1, 3, {"capacity_bps": 1.0e7, "latency_s": 5.0e-4}],
-    [2, 3, {"capacity_bps": 4.0e7, "latency_s": 3.0e-3}],
-    [3, 4, {"capacity_bps": 1.0e7, "latency_s": 1.5e-3}],
-    [2, 4, {"capacity_bps": 3.0e6, "latency_s": 2.5e-3}],
-]
+# conftest.KITE_LINKS: dense INL uses all 7 links, the tree 1->0, 2->0, 3->2, 4->3
 KITE = explicit_topology(KITE_LINKS, nodes=[0, 1, 2, 3, 4])
 KITE_EDGES = {"spt": {(1, 0), (2, 0), (3, 2), (4, 3)},
               "dense": {(1, 0), (2, 0), (3, 2), (4, 3), (1, 2), (1, 3), (4, 2)}}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import statistics
 import subprocess
@@ -30,20 +29,11 @@ from inl_sim.scenario import load_scenario
 
 from conftest import PYTHON, ROOT, cli_env, explicit_topology, tiny_scenario
 
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 SUMMARY_KEYS = {"accuracy", "test_loss", "exchange_bytes", "exchange_bytes_forward", "exchange_bytes_backward",
                 "sim_time_s", "wall_time_s", "n_active_edges", "mode", "seed", "package_version"}
 LINK = {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}
 
-
-@pytest.fixture(autouse=True)
-def _restore_root_logging() -> object:
-    """cli.main calls logging.basicConfig; drop the handler it adds (it holds capsys's stream)."""
-    root_logger = logging.getLogger()
-    handlers, level = list(root_logger.handlers), root_logger.level
-    yield
-    root_logger.handlers[:] = handlers
-    root_logger.setLevel(level)
 
 
 def run_py(*args: str | Path, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -195,7 +185,7 @@ def test_resolved_scenario_loads_back_equal(cli_run: tuple) -> None:
     expected = load_scenario(scenario, {"gate.beta": 1e-3, "training.epochs": 2, "seed": 3})
     assert resolved == expected
     text = (out / "scenario.resolved.yaml").read_text()
-    assert "dense_ties: drop" in text and "grad_encoding: float32" in text, "defaults are written out"
+    assert "dense_ties: keep" in text and "grad_encoding: float32" in text, "defaults are written out"
 
 
 def test_failed_second_run_leaves_the_folder_byte_identical(cli_run: tuple, capsys: pytest.CaptureFixture) -> None:

@@ -27,7 +27,7 @@ from inl_sim.scenario import DataSpec, load_scenario
 
 from conftest import ROOT
 
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 SENSORS = tuple(range(1, 9))
 
 

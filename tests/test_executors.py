@@ -133,8 +133,8 @@ def test_resolve_executor_defaults(executor: str | None, jobs: int | None, addre
 BAD = [
     ("unknown", "threads", None, None, "'threads' is not one of"),
     ("empty-name", "", None, None, "is not one of"),
-    ("jobs-zero", None, 0, None, "jobs: 0 must be an integer >= 1"),
-    ("jobs-negative", "process", -2, None, "jobs: -2 must be an integer >= 1"),
+    ("jobs-zero", None, 0, None, "jobs: 0 must be an integer in 1..1024"),
+    ("jobs-negative", "process", -2, None, "jobs: -2 must be an integer in 1..1024"),
     ("jobs-bool", None, True, None, "jobs: True must be"),
     ("jobs-float", None, 1.5, None, "jobs: 1.5 must be"),
     ("jobs-str", None, "2", None, "jobs: '2' must be"),
@@ -178,7 +178,7 @@ def _scenario_file(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--jobs", "0"], "jobs: 0 must be an integer >= 1"),
+    (["--jobs", "0"], "jobs: 0 must be an integer in 1..1024"),
     (["--executor", "local", "--jobs", "2"], "with executor 'local'"),
     (["--executor", "process", "--ray-address", "auto"], "only used by executor 'ray'"),
 ])

@@ -31,7 +31,7 @@ from inl_sim.scenario import load_scenario
 
 from conftest import MESH9, ROOT, tiny_scenario
 
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 ON_MESH9 = {"topology.file": str(MESH9)}  # the scenario's relative path only resolves from the repo root
 LN2 = math.log(2.0)
 

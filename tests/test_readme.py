@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from inl_sim.cli import build_parser
+from inl_sim.scenario.library import resolve_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -32,7 +33,7 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_one() -> None:
     commands = [b.strip() for b in _blocks("bash") if "pip install" in b]
     assert len(commands) == 2, "README needs exactly two install commands: main job and tests"
     main_job, tests = commands
-    assert "python run.py run scenarios/" in main_job and "constraints.txt" in main_job
+    assert "python run.py run quickstart" in main_job and "constraints.txt" in main_job
     assert "pytest" in tests and "constraints.txt" in tests
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci.splitlines(), ".ci/run must call exactly the README's test command"
@@ -43,8 +44,9 @@ def test_readme_cli_lines_parse(line: str, monkeypatch: pytest.MonkeyPatch) -> N
     args = build_parser().parse_args(shlex.split(line)[2:])
     assert callable(args.func)
     scenario = getattr(args, "scenario", None)
-    if scenario and scenario.endswith(".yaml"):
-        assert (ROOT / scenario).is_file(), f"README names a scenario that does not ship: {scenario}"
+    if scenario:
+        monkeypatch.chdir(ROOT)
+        assert resolve_scenario(scenario).is_file(), f"README names a scenario that does not ship: {scenario}"
 
 
 def test_readme_python_quickstart_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

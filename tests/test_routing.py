@@ -261,9 +261,8 @@ def test_unknown_cost_names_the_field() -> None:
 
 def test_unknown_cost_in_a_scenario_fails_when_the_run_is_prepared() -> None:
     from inl_sim.study.experiment import prepare
-    sc = load_scenario(tiny_scenario(routing={"cost": "fastest"}))
-    with pytest.raises(InlSimError, match=r"routing\.cost"):
-        prepare(sc, 0)
+    with pytest.raises(InlSimError, match=r"routing\.cost"):  # since 0.2: already when loading
+        prepare(load_scenario(tiny_scenario(routing={"cost": "fastest"})), 0)
 
 
 def test_unknown_mode_and_ties_raise_routing_error() -> None:

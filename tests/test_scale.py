@@ -235,10 +235,12 @@ def test_rgg10k_training_graphs_against_dijkstra(rgg10k: tuple) -> None:
     spt = build_training_graph(net, "spt", payload_bits=256.0)
     assert spt.n_edges == 9_999 and set(spt.order) == set(net.graph)
     assert all(dist[c] == pytest.approx(dist[p] + 256.0 / net.graph.edges[c, p]["capacity_bps"]) for c, p in spt.edges)
-    dense = build_training_graph(net, "dense", payload_bits=256.0)
+    dense = build_training_graph(net, "dense", payload_bits=256.0)  # dense_ties: keep, every link
+    assert dense.n_edges == net.graph.number_of_edges() and all(dist[c] >= dist[p] for c, p in dense.edges)
+    dropped = build_training_graph(net, "dense", payload_bits=256.0, dense_ties="drop")
     tree = set(spt.edges)
     kept = [(u, v) for u, v in net.graph.edges if dist[u] != dist[v] or (u, v) in tree or (v, u) in tree]
-    assert dense.n_edges == len(kept) and all(dist[c] >= dist[p] for c, p in dense.edges)
+    assert dropped.n_edges == len(kept) and all(dist[c] >= dist[p] for c, p in dropped.edges)
 
 
 def test_show_summarises_long_lists_with_statistics_from_the_training_graph() -> None:

@@ -254,7 +254,7 @@ def test_empty_topology_file(tmp_path: Path) -> None:
 def test_documented_defaults() -> None:
     """The modelling defaults METHOD.md gives."""
     sc = load_scenario({"topology": {"file": str(MESH9)}})
-    assert (sc.routing.mode, sc.routing.cost, sc.routing.dense_ties) == ("spt", "payload_over_capacity", "drop")
+    assert (sc.routing.mode, sc.routing.cost, sc.routing.dense_ties) == ("spt", "payload_over_capacity", "keep")
     assert (sc.gate.kind, sc.gate.beta) == ("none", 0.0)
     assert (sc.message.encoding, sc.message.grad_encoding) == ("float32", "float32")
     assert sc.model.aggregation == "concat"

@@ -22,16 +22,15 @@ from inl_sim.errors import ScenarioError, TopologyError
 from inl_sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+QUICKSTART = ROOT / "inl_sim" / "assets" / "scenarios" / "quickstart.yaml"
 PAYLOAD_BITS = 8 * 32  # quickstart: latent_dim 8, float32
 TINY = {"data.n_train": 64, "data.n_test": 32, "training.batch_size": 32, "training.epochs": 1}
 
 
 def oracle(graph: nx.Graph, fusion: object) -> dict:
-    """Structure of dense INL / D-INL when every other node senses: Dijkstra on bits/capacity,
-    dense keeps the links between unequally distant nodes, the tree has n - 1 links."""
-    dist = nx.single_source_dijkstra_path_length(graph, fusion, weight=lambda u, v, d: PAYLOAD_BITS / d["capacity_bps"])
-    dense = sum(dist[u] != dist[v] for u, v in graph.edges)
+    """Structure of dense INL / D-INL when every other node senses: dense uses every link
+    (``dense_ties: keep``, the default), the tree has n - 1 links."""
+    dense = graph.number_of_edges()
     n = graph.number_of_nodes()
     return {"n_nodes": n, "n_links": graph.number_of_edges(), "n_sensors": n - 1, "fusion": fusion,
             "dense_edges": dense, "tree_edges": n - 1, "n_live": n,
@@ -39,14 +38,14 @@ def oracle(graph: nx.Graph, fusion: object) -> dict:
 
 
 def read_mesh9() -> tuple[nx.Graph, object]:
-    raw = yaml.safe_load((ROOT / "topologies" / "mesh9.yaml").read_text())
+    raw = yaml.safe_load((ROOT / "inl_sim" / "assets" / "topologies" / "mesh9.yaml").read_text())
     graph = nx.Graph()
     graph.add_edges_from((u, v, {"capacity_bps": float(d["capacity_bps"])}) for u, v, d in raw["edges"])
     return graph, raw["fusion"]
 
 
 def read_abilene() -> tuple[nx.Graph, object]:
-    graph = nx.read_graphml(ROOT / "topologies" / "abilene.graphml")
+    graph = nx.read_graphml(ROOT / "inl_sim" / "assets" / "topologies" / "abilene.graphml")
     return nx.Graph(graph), graph.graph["fusion"]
 
 
@@ -76,7 +75,7 @@ def test_structure_of_generated_grid_and_star_equals_networkx() -> None:
 
 def test_default_set_is_shipped_files_then_random_geometric() -> None:
     labels = [c.label for c in survey.default_choices()]
-    assert labels == [*sorted(p.name for p in (ROOT / "topologies").iterdir()
+    assert labels == [*sorted(p.name for p in (ROOT / "inl_sim" / "assets" / "topologies").iterdir()
                               if p.suffix in (".yaml", ".graphml")), "random_geometric:20", "random_geometric:50"]
 
 

@@ -27,19 +27,10 @@ from inl_sim.study.training import train
 import networkx as nx
 import simpy
 
-from conftest import MESH9, explicit_topology, tiny_scenario
+from conftest import KITE_LINKS, MESH9, explicit_topology, tiny_scenario
 
 EPOCHS = 2
 # links and node speeds that differ everywhere (dense: node 1 has three parents, 2 has two)
-KITE_LINKS = [
-    [0, 1, {"capacity_bps": 1.0e7, "latency_s": 1.0e-3}],
-    [0, 2, {"capacity_bps": 2.0e7, "latency_s": 2.0e-3}],
-    [1, 2, {"capacity_bps": 5.0e6, "latency_s": 0.0}],
-    [1, 3, {"capacity_bps": 1.0e7, "latency_s": 5.0e-4}],
-    [2, 3, {"capacity_bps": 4.0e7, "latency_s": 3.0e-3}],
-    [3, 4, {"capacity_bps": 1.0e7, "latency_s": 1.5e-3}],
-    [2, 4, {"capacity_bps": 3.0e6, "latency_s": 2.5e-3}],
-]
 KITE_FLOPS = {0: 3.0e6, 1: 5.0e6, 2: 7.0e6, 3: 2.0e6, 4: 1.1e7}
 TOPOLOGIES = {
     "mesh9": {"file": str(MESH9)},

@@ -64,6 +64,7 @@ __all__ = ["DitheredCodec", "DitheredBitstream", "dithered_encode", "dithered_de
            "prior_model", "quantise_noise", "noise_from_code", "SQRT12"]
 
 SQRT12 = math.sqrt(12.0)
+ERROR_STREAM = 0x45525252     # spawn key of the errors' dither streams ("ERRR")
 NOISE_LEVELS_PER_OCTAVE = 16   # the noise level travels as one byte: s = 2^(code / 16 - 8)
 MODEL_NBYTES_PER_COLUMN = 6    # model sent with the message when no prior is shared: m float32 + std float16
 MODEL_STD_FLOOR = 0.02         # in symbol units: keeps every in-window symbol codable
@@ -108,6 +109,21 @@ class DitheredBitstream:
 def dither_generator(seed: int, index: int) -> torch.Generator:
     """The shared dither stream of message ``index``: both ends derive it, nobody sends it."""
     return torch.Generator().manual_seed((seed * 2_654_435_761 + index * 40_503 + 12_345) % (2 ** 63 - 1))
+
+
+def error_generator(seed: int, epoch: int, step: int, edge: int) -> torch.Generator:
+    """The dither stream of the error on training-graph edge ``edge`` at (epoch, step).
+
+    Keyed by where the error crosses, not by how many errors were coded before it, so
+    every engine (whatever order it codes a step's errors in) draws the same dither.
+    """
+    state = np.random.SeedSequence([int(seed), int(epoch), int(step), int(edge), ERROR_STREAM]).generate_state(2)
+    return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
+
+
+def keyed_errors(codec: object) -> bool:
+    """Whether ``codec`` draws per-message dither, so its errors need :func:`error_generator`."""
+    return isinstance(codec, DitheredCodec)
 
 
 def _model(b: DitheredBitstream, dither: np.ndarray) -> tuple[object, np.ndarray, np.ndarray]:
@@ -194,6 +210,9 @@ class DitheredCodec:
     step: float = 0.05   # step used when no Gaussian gate describes the message
     name = "dithered"
     per_node = True
+    #: the decoded message carries the channel's own gradient (to mu and sigma), not a
+    #: straight-through one: the learning plane hands it the live message and gate output
+    defines_gradient = True
     _count: int = field(default=0, repr=False)
 
     def encode(self, x: torch.Tensor, *, gate: GateOutput | None = None,

@@ -1,11 +1,12 @@
 """Training graphs: which directed links carry messages during training.
 
-Pure functions over a :class:`~inl_sim.network.Network`.  Two modes, entries of the
-:data:`TRAINING_GRAPHS` registry (mode -> builder over one Dijkstra's :class:`Routes`):
+Pure functions over a :class:`~inl_sim.network.Network`.  Two modes, plus the control
+trees of :mod:`inl_sim.network.trees` (``bfs``, ``random_tree``, ``mst``):
 
 * ``dense`` (INL): every usable link, oriented from the endpoint farther from the fusion
   node (by routing distance) to the nearer one, so the graph is a DAG toward the fusion
-  node.  Links between equally distant nodes are dropped by default (``dense_ties``).
+  node.  Links between equally distant nodes are kept by default, oriented by the total
+  order (distance, depth, node order); ``dense_ties: drop`` drops them.
 * ``spt`` (D-INL): only the shortest-path tree rooted at the fusion node, computed by
   networkx's Dijkstra on the chosen edge cost.
 
@@ -24,6 +25,7 @@ import networkx as nx
 
 from inl_sim.errors import RoutingError
 from inl_sim.network.gcpause import paused_gc
+from inl_sim.network.trees import TREES, tree_keys
 
 __all__ = ["TrainingGraph", "TRAINING_GRAPHS", "Routes", "Candidate", "EDGE_COSTS", "edge_cost_function",
            "build_training_graph", "routing_distances", "routing_tree"]
@@ -141,7 +143,7 @@ class Routes:
     tree: Mapping[NodeId, NodeId]
     key: Mapping[NodeId, tuple]
     weight: CostFunction
-    dense_ties: str = "drop"
+    dense_ties: str = "keep"
     seed: int = 0
 
 
@@ -174,14 +176,26 @@ def _dense_edges(routes: Routes) -> Candidate:
 
 #: routing.mode -> builder(routes) -> (candidate links, dist, key); a new training graph is
 #: one function and one entry here (nodes with nothing to send are pruned after).
+def _control_tree(name: str) -> Callable[[Routes], Candidate]:
+    """A control spanning tree of :data:`inl_sim.network.trees.TREES`, with distances and
+    order measured along the tree itself."""
+    def build(routes: Routes) -> Candidate:
+        parents = TREES[name](routes.graph, routes.fusion, seed=routes.seed)
+        dist, key = tree_keys(parents, routes.fusion, routes.weight, routes.graph)
+        return list(parents.items()), dist, key
+    build.__name__ = f"_{name}_edges"
+    return build
+
+
 TRAINING_GRAPHS: dict[str, Callable[[Routes], Candidate]] = {
     "dense": _dense_edges,
     "spt": _tree_edges,
+    **{name: _control_tree(name) for name in TREES},
 }
 
 
 def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = "payload_over_capacity",
-                         payload_bits: float = 256.0, dense_ties: str = "drop", seed: int = 0) -> TrainingGraph:
+                         payload_bits: float = 256.0, dense_ties: str = "keep", seed: int = 0) -> TrainingGraph:
     """Build the dense DAG or the shortest-path tree of ``network``.
 
     One Dijkstra and linear passes: O(V + E log V) time, O(V + E) memory.
@@ -191,14 +205,16 @@ def build_training_graph(network: Any, mode: str, *, cost: str | CostFunction = 
     network
         A :class:`~inl_sim.network.Network` (graph, fusion, sensors).
     mode
-        A key of :data:`TRAINING_GRAPHS`: ``"dense"`` or ``"spt"``.
+        A key of :data:`TRAINING_GRAPHS`: ``"dense"``, ``"spt"`` or a control tree of
+        :data:`inl_sim.network.trees.TREES` (``"bfs"``, ``"random_tree"``, ``"mst"``).
     cost, payload_bits
         Dijkstra edge cost; ``payload_bits`` is the message size that
         ``payload_over_capacity`` divides by each link's capacity.
     dense_ties
-        ``"drop"`` or ``"keep"`` links between equally distant nodes in dense mode.
+        ``"keep"`` (default; oriented by (distance, depth, node order)) or ``"drop"``
+        links between equally distant nodes in dense mode.
     seed
-        Run seed, for builders that draw (none of ``dense`` and ``spt`` does).
+        Run seed; ``random_tree`` draws from its own stream derived from it.
     """
     graph, fusion = network.graph, network.fusion
     if mode not in TRAINING_GRAPHS:

@@ -13,75 +13,39 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 import typing
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Callable, Collection, Mapping, Union
 
-from inl_sim.errors import ScenarioError
+from inl_sim.errors import RoutingError, ScenarioError, short
+from inl_sim.scenario.budget import check_budget
 from inl_sim.scenario.experts import EXPERTS_CONVERTERS, ExpertsSpec, validate_experts
-from inl_sim.scenario.spec import (CAPACITY_RULES, DISTRIBUTIONS, GENERATORS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec, Distribution,
-                                   GateSpec, MethodSpec, NodeId, Scenario, SensorSpec, TopologySpec)
+from inl_sim.scenario.limits import (MAX_ID_CHARS, MAX_INT, MAX_SIZE, check_generator_params, clip, in_range,
+                                     spec_error, valid_node_id)
+from inl_sim.scenario.rules import CHOICES, RULES
+from inl_sim.scenario.spec import (DISTRIBUTIONS, EDGE_COSTS, RATE_CHOICES, SENSOR_RULES, CompareSpec, DataSpec,
+                                   Distribution, GateSpec, MethodSpec, NodeId, RoutingSpec, Scenario, SensorSpec,
+                                   TopologySpec)
 
-__all__ = ["build_spec", "validate_spec", "spec_error"]
-
-
-def spec_error(path: str, value: object, rule: str, fix: str) -> ScenarioError:
-    return ScenarioError(f"{path}: {value!r} {rule}; {fix}")
-
+__all__ = ["build_spec", "validate_spec", "spec_error", "short", "clip"]
 
 # --------------------------------------------------------------------------- conversion
 
-_RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
-    "n_nodes": (lambda v: v >= 1, "must be >= 1", "give the number of nodes"),
-    "n_train": (lambda v: v >= 2, "must be >= 2", "use a larger training set"),
-    "n_test": (lambda v: v >= 1, "must be >= 1", "use a non-empty test set"),
-    "n_classes": (lambda v: v >= 2, "must be >= 2", "a classifier needs two classes or more"),
-    "view_dim": (lambda v: v >= 1, "must be >= 1", "give each view at least one feature"),
-    "groups_per_view": (lambda v: v >= 1, "must be >= 1", "use 1..n_classes groups"),
-    "separation": (lambda v: v > 0, "must be > 0", "use a positive class separation"),
-    "noise": (lambda v: v >= 0, "must be >= 0", "use a non-negative noise std"),
-    "latent_dim": (lambda v: v >= 1, "must be >= 1", "use a positive latent width"),
-    "hidden_dim": (lambda v: v >= 1, "must be >= 1", "use a positive hidden width"),
-    "beta": (lambda v: v >= 0, "must be >= 0", "the rate penalty weight cannot be negative"),
-    "n_choices": (lambda v: v >= 2, "must be >= 2", "a discrete gate needs two choices or more"),
-    "temperature": (lambda v: v > 0, "must be > 0", "use a positive Gumbel-softmax temperature"),
-    "step": (lambda v: v > 0, "must be > 0", "use a positive quantisation step"),
-    "grad_step": (lambda v: v > 0, "must be > 0", "use a positive quantisation step for errors"),
-    "bits": (lambda v: 2 <= v <= 16, "must be in 2..16", "use e.g. 8 bits per value"),
-    "epochs": (lambda v: v >= 1, "must be >= 1", "train for at least one epoch"),
-    "batch_size": (lambda v: v >= 1, "must be >= 1", "use a positive batch size"),
-    "lr": (lambda v: v > 0, "must be > 0", "use a positive learning rate, e.g. 3.0e-3"),
-    "weight_decay": (lambda v: v >= 0, "must be >= 0", "use a non-negative weight decay"),
-    "seeds": (lambda v: v >= 1, "must be >= 1", "compare over at least one seed"),
-    "seed": (lambda v: v is None or 0 <= v < 2 ** 32, "must be in 0..4294967295", "use a non-negative 32-bit seed"),
-    # real networks: capacity rules, wireless links, energy (units in the names)
-    "bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e9"),
-    "low_bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e8"),
-    "high_bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e9"),
-    "ref_km": (lambda v: v > 0, "must be > 0", "give a reference length in km, e.g. 100"),
-    "exponent": (lambda v: v > 0, "must be > 0", "use a positive exponent, e.g. 3 for path loss"),
-    "bandwidth_hz": (lambda v: v > 0, "must be > 0", "give the channel bandwidth in Hz, e.g. 20.0e6"),
-    "ref_distance_m": (lambda v: v > 0, "must be > 0", "give the reference distance in metres, e.g. 1.0"),
-    "area_m": (lambda v: v > 0, "must be > 0", "give metres per position unit, e.g. 1000"),
-    "tx_j_per_bit": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 5.0e-8"),
-    "rx_j_per_bit": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 5.0e-8"),
-    "j_per_flop": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 1.0e-9"),
-    "idle_w": (lambda v: v >= 0, "must be >= 0", "use 0 to switch idle power off"),
-}
+_RULES, _CHOICES = RULES, CHOICES
 
-_CHOICES: dict[str, tuple] = {
-    "topology.generator": GENERATORS + (None,),
-    "data.kind": ("synthetic", "digits"),
-    "model.aggregation": ("concat", "mean", "sum"),
-    "routing.mode": ("dense", "spt"),
-    "topology.capacity_rule.rule": CAPACITY_RULES,
-    "topology.wireless.path_loss.model": ("log_distance",),
-    "routing.dense_ties": ("drop", "keep"),
-    "training.optimizer": ("adam", "sgd"),
-    "simulation.engine": ("fast", "reference"),
-    "simulation.device": ("cpu", "cuda"),
-    "gate.rate": RATE_CHOICES,
-}
+
+# Registries right of this wing, by field: a gate or codec registered at run time (a
+# plugin: ``GATES["mine"] = MyGate``) is honoured once its module is imported; the name
+# tuples of ``spec`` serve the check that runs before torch is imported.
+_LIVE_REGISTRIES = {"gate.kind": ("inl_sim.learning.gating", "GATES"),
+                    "message.encoding": ("inl_sim.learning.coding", "CODECS"),
+                    "message.grad_encoding": ("inl_sim.learning.coding", "CODECS")}
+
+
+def _registered(where: str) -> Collection:
+    module, name = _LIVE_REGISTRIES.get(where, ("", ""))
+    return getattr(sys.modules.get(module), name, ())
 
 
 def _is_number(value: object) -> bool:
@@ -92,19 +56,25 @@ def _to_float(value: object, path: str) -> float:
     """Accept ints, floats and numeric strings: PyYAML reads ``1e6`` as a string."""
     if isinstance(value, str):
         try:
-            value = float(value)
+            value = float(value) if len(value) <= 64 else math.nan
         except ValueError:
             raise spec_error(path, value, "is not a number", "write a number such as 1.0e6") from None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise spec_error(path, value, "is too large", "write a number below 9.2e18")
     if not _is_number(value) or not math.isfinite(value):
         raise spec_error(path, value, "must be a finite number", "write a number such as 0.5")
     return float(value)
 
 
 def _to_int(value: object, path: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    """Integers only: ``1.5`` is not silently cut to 1, and ``2.0`` is refused as well, so
+    the rule is simple; sizes are bounded by :data:`MAX_INT` (then by each field's rule)."""
+    if isinstance(value, float):
+        raise spec_error(path, value, "must be an integer, not a float", "write a whole number such as 5 (no point)")
     if not isinstance(value, int) or isinstance(value, bool):
         raise spec_error(path, value, "must be an integer", "write a whole number such as 5")
+    if abs(value) > MAX_INT:
+        raise spec_error(path, value, "is too large (|value| must be <= 2**63 - 1)", "write a smaller number")
     return value
 
 
@@ -117,7 +87,7 @@ def _to_distribution(value: object, path: str) -> Distribution:
             raise spec_error(path, value, "must be > 0", "give a positive value")
         if number < 0:
             raise spec_error(path, value, "must be >= 0", "give a non-negative value")
-        return Distribution("constant", (number,))
+        return Distribution("constant", (in_range(number, path, value),))
     if len(value) != 1 or next(iter(value)) not in DISTRIBUTIONS[1:]:
         raise spec_error(path, dict(value), "must be a number or one of {uniform|loguniform|choice: [...]}",
                     "write e.g. {uniform: [1.0e6, 1.0e7]}")
@@ -130,7 +100,7 @@ def _to_distribution(value: object, path: str) -> Distribution:
     floor_ok = all(n >= 0 for n in nums) if path.endswith("latency_s") else all(n > 0 for n in nums)
     if not floor_ok:
         raise spec_error(f"{path}.{kind}", list(params), "must be positive (latency: non-negative)", "fix the bounds")
-    return Distribution(kind, nums)
+    return Distribution(kind, tuple(in_range(n, path, list(params)) for n in nums))
 
 
 def _to_sensors(value: object, path: str) -> SensorSpec:
@@ -162,6 +132,9 @@ def _to_sensors(value: object, path: str) -> SensorSpec:
 def _to_node(value: object, path: str) -> NodeId:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise spec_error(path, value, "must be a node id (integer or string)", "use an id from the topology")
+    if not valid_node_id(value):
+        raise spec_error(path, value, f"is too long for a node id (integers up to 2**63 - 1, names up to "
+                         f"{MAX_ID_CHARS} characters)", "use a shorter id")
     return value
 
 
@@ -174,12 +147,17 @@ def _to_methods(value: object, path: str) -> tuple[MethodSpec, ...]:
             methods.append(item)
             continue
         where = f"{path}[{i}]"
-        if not isinstance(item, Mapping) or set(item) - {"name", "set"} or not isinstance(item.get("name"), str):
-            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}}", "give each method a name")
+        if not isinstance(item, Mapping) or set(item) - {"name", "set", "budget_of"} or not isinstance(item.get("name"), str):
+            raise spec_error(where, item, "must be {name: str, set: {dotted.key: value}, budget_of: method (optional)}",
+                             "give each method a name")
+        budget_of = item.get("budget_of")
+        if budget_of is not None and (not isinstance(budget_of, str) or budget_of == item["name"]):
+            raise spec_error(f"{where}.budget_of", budget_of, "must name another method",
+                             "write e.g. budget_of: D-INL")
         overrides = item.get("set") or {}
         if not isinstance(overrides, Mapping):
             raise spec_error(f"{where}.set", overrides, "must be a mapping of dotted keys", "write e.g. {gate.beta: 1.0e-3}")
-        methods.append(MethodSpec(item["name"], dict(overrides)))
+        methods.append(MethodSpec(item["name"], dict(overrides), budget_of))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise spec_error(path, names, "has duplicate method names", "give every method its own name")
@@ -247,7 +225,7 @@ def build_spec(cls: type, raw: object, path: str) -> object:
     for key in raw:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
-            raise ScenarioError(f"{where}: unknown key; known keys here: {', '.join(known)}")
+            raise ScenarioError(f"{clip(where)}: unknown key; known keys here: {', '.join(known)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name in known:
@@ -267,17 +245,24 @@ def validate_spec(obj: object, path: str) -> None:
             check, rule, fix = _RULES[f.name]
             if not check(value):
                 raise spec_error(where, value, rule, fix)
-        if where in _CHOICES and value not in _CHOICES[where]:
+            if f.name in MAX_SIZE and _is_number(value) and value > MAX_SIZE[f.name]:
+                raise spec_error(where, value, f"must be <= {MAX_SIZE[f.name]:,}", f"{fix} (a sane size)")
+        if where in _CHOICES and value not in _CHOICES[where] and value not in _registered(where):
             options = [c for c in _CHOICES[where] if c is not None]
             raise spec_error(where, value, f"is not one of {options}", f"choose one of {options}")
     if isinstance(obj, Scenario):
         _validate_topology(obj.topology, "topology")
+        check_budget(obj)
     if isinstance(obj, CompareSpec):
         names = [m.name for m in obj.methods]
         for key in ("reference", "rate_reference"):
             value = getattr(obj, key)
             if value is not None and value not in names:
                 raise spec_error(f"{path}.{key}", value, f"is not a method name {names}", "use one of the method names")
+        for m in obj.methods:
+            if m.budget_of is not None and m.budget_of not in names:
+                raise spec_error(f"{path}.methods.{m.name}.budget_of", m.budget_of, f"is not a method name {names}",
+                                 "use one of the method names")
     if isinstance(obj, GateSpec):
         if obj.rate != RATE_CHOICES[0] and obj.kind != "gaussian":
             raise spec_error(f"{path}.rate", obj.rate, f"applies to the gaussian gate only (gate.kind is {obj.kind!r})",
@@ -287,6 +272,9 @@ def validate_spec(obj: object, path: str) -> None:
                 raise spec_error(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
     if isinstance(obj, ExpertsSpec):
         validate_experts(obj, path)
+    if isinstance(obj, RoutingSpec) and isinstance(obj.cost, str) and obj.cost not in EDGE_COSTS:
+        raise spec_error(f"{path}.cost", obj.cost, f"is not one of {list(EDGE_COSTS)}",
+                         "choose one of them, or pass a callable (u, v, attrs) -> float from Python", RoutingError)
     if isinstance(obj, DataSpec) and obj.groups_per_view > obj.n_classes:
         raise spec_error(f"{path}.groups_per_view", obj.groups_per_view, f"must be <= n_classes ({obj.n_classes})",
                     "lower groups_per_view or raise n_classes")
@@ -305,5 +293,7 @@ def _validate_topology(spec: TopologySpec, path: str) -> None:
     if rule is not None and rule.low_bps > rule.high_bps:
         raise spec_error(f"{path}.capacity_rule", [rule.low_bps, rule.high_bps], "needs low_bps <= high_bps",
                          "swap or fix the bounds")
+    if spec.generator:
+        check_generator_params(spec.generator, spec.params, spec.n_nodes, f"{path}.params")
     if spec.nodes and not spec.edges:
         raise spec_error(f"{path}.edges", [], "is empty while nodes are given", "list the links as [u, v, {...}]")

@@ -11,11 +11,11 @@ import typing
 from pathlib import Path
 from typing import Mapping
 
-import yaml
-
 from inl_sim.errors import ScenarioError
-from inl_sim.scenario.convert import build_spec, spec_error
+from inl_sim.scenario.convert import build_spec, clip, spec_error
+from inl_sim.scenario.library import resolve_scenario
 from inl_sim.scenario.spec import Distribution, MethodSpec, Scenario, SensorSpec
+from inl_sim.scenario.yamlsafe import LIMITS, load_yaml
 
 __all__ = ["load_scenario", "scenario_to_dict", "apply_overrides", "parse_override", "with_overrides"]
 
@@ -25,10 +25,7 @@ def parse_override(text: str) -> tuple[str, object]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise spec_error("--set", text, "must look like dotted.key=value", "write e.g. --set gate.beta=1e-3")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise spec_error(key.strip(), raw, f"is not valid YAML ({exc.__class__.__name__})", "quote the value") from None
+    value = load_yaml(raw, f"--set {clip(key.strip())}") if raw.strip() else ""
     return key.strip(), value
 
 
@@ -58,28 +55,37 @@ def apply_overrides(raw: Mapping, overrides: Mapping[str, object] | None) -> dic
             if last:
                 node[part] = value
             else:
+                if cls is not dict and not dataclasses.is_dataclass(cls):
+                    raise ScenarioError(f"override {clip(dotted)}: {'.'.join(parts[:i + 1])} is a value, not a "
+                                        f"section; write --set {'.'.join(parts[:i + 1])}=VALUE")
                 child = node.get(part)
                 node[part] = child = _deep_copy(child) if isinstance(child, Mapping) else {}
                 node = child
-                if cls is not dict and not dataclasses.is_dataclass(cls):
-                    cls = dict
     return result
 
 
-def _deep_copy(raw: Mapping) -> dict:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+def _deep_copy(raw: Mapping, depth: int = 0) -> dict:
+    """Copy the nested mappings (lists stay shared); bounded so that a self-referencing
+    dict handed to the API is an error, not a RecursionError."""
+    if depth > LIMITS.max_depth:
+        raise ScenarioError(f"scenario: mappings nested deeper than {LIMITS.max_depth} levels (or a mapping "
+                            "that contains itself); flatten it")
+    return {k: _deep_copy(v, depth + 1) if isinstance(v, Mapping) else v for k, v in raw.items()}
 
 
 def load_scenario(source: str | Path | Mapping | Scenario,
-                  overrides: Mapping[str, object] | None = None) -> Scenario:
+                  overrides: Mapping[str, object] | None = None, *, force: bool = False) -> Scenario:
     """Load and validate a scenario from a YAML file, a mapping or a Scenario.
 
     Parameters
     ----------
     source
-        Path to a YAML file, a dict with the same layout, or an existing Scenario.
+        Path to a YAML file, a shipped scenario's name (``"quickstart"``), a dict with
+        the same layout, or an existing Scenario.
     overrides
         Dotted keys to replace, e.g. ``{"routing.mode": "spt", "gate.beta": 1e-3}``.
+    force
+        Accept a scenario whose resource estimate exceeds its budget (sets ``limits.force``).
 
     Raises
     ------
@@ -87,13 +93,16 @@ def load_scenario(source: str | Path | Mapping | Scenario,
         Naming the file (when there is one), the field path, the value, the rule and the fix.
     """
     where = None
+    if force:
+        overrides = {**(overrides or {}), "limits.force": True}
     if isinstance(source, Scenario):
         raw: Mapping = scenario_to_dict(source, keep_callables=True)
     elif isinstance(source, Mapping):
         raw = source
     else:
-        where = str(source)
-        raw = _read_yaml(Path(source))
+        path = resolve_scenario(source)
+        where = str(path)
+        raw = _next_to(_read_yaml(path), path.parent)
     try:
         return build_spec(Scenario, apply_overrides(raw, overrides), "")
     except ScenarioError as exc:
@@ -103,17 +112,36 @@ def load_scenario(source: str | Path | Mapping | Scenario,
 
 
 def _read_yaml(path: Path) -> Mapping:
-    if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found; check the path (scenarios/ holds the shipped ones)")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: not valid UTF-8 YAML: {exc}".replace("\n", " ")) from None
+        size = path.stat().st_size
+        if size > LIMITS.max_bytes:
+            raise ScenarioError(f"{path}: file of {size:,} bytes exceeds the limit of {LIMITS.max_bytes:,}; "
+                                "a scenario is a few KB, use topology.file for large graphs")
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not UTF-8 text; save the scenario as UTF-8") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot be read ({exc.strerror}); check the path and permissions") from None
+    raw = load_yaml(text, str(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
         raise ScenarioError(f"{path}: top level is a {type(raw).__name__}; a scenario must be a mapping of sections")
     return raw
+
+
+def _next_to(raw: Mapping, folder: Path) -> Mapping:
+    """Resolve a relative ``topology.file`` next to the scenario file first (as
+    topologies/README.md says); left as given when no such file is there, so the CWD and
+    the shipped topologies are tried next when the network is built."""
+    topology = raw.get("topology")
+    name = topology.get("file") if isinstance(topology, Mapping) else None
+    if not isinstance(name, str) or not name or Path(name).is_absolute():
+        return raw
+    candidate = folder / name
+    if not candidate.is_file():
+        return raw
+    return {**raw, "topology": {**topology, "file": str(candidate.resolve())}}
 
 
 def scenario_to_dict(scenario: Scenario, *, keep_callables: bool = False) -> dict:
@@ -125,7 +153,8 @@ def _plain(value: object, keep_callables: bool) -> object:
     if isinstance(value, (Distribution, SensorSpec)):
         return value.to_yaml()
     if isinstance(value, MethodSpec):
-        return {"name": value.name, "set": dict(value.set)}
+        plain = {"name": value.name, "set": dict(value.set)}
+        return plain if value.budget_of is None else {**plain, "budget_of": value.budget_of}
     if dataclasses.is_dataclass(value):
         return {f.name: _plain(getattr(value, f.name), keep_callables) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):

@@ -13,10 +13,11 @@ from typing import Callable, Union
 from inl_sim.scenario.experts import ExpertsSpec
 
 __all__ = [
-    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS", "RATE_CHOICES",
-    "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
+    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
+    "GATE_KINDS", "ENCODINGS", "AGGREGATIONS", "ROUTING_MODES", "EDGE_COSTS", "DENSE_TIES", "OPTIMIZERS", "DATA_KINDS",
+    "LimitsSpec", "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
     "GateSpec", "MessageSpec", "TrainingSpec", "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario",
-    "CapacityRule", "PathLossSpec", "WirelessSpec", "EnergySpec", "CAPACITY_RULES",
+    "RATE_CHOICES", "CapacityRule", "PathLossSpec", "WirelessSpec", "EnergySpec", "CAPACITY_RULES",
 ]
 
 NodeId = Union[int, str]
@@ -27,6 +28,18 @@ GENERATORS = ("random_geometric", "knn", "waxman", "erdos_renyi", "grid", "star"
 DISTRIBUTIONS = ("constant", "uniform", "loguniform", "choice")
 RATE_CHOICES = ("kl_standard_normal", "kl_learned_prior", "aggregate_posterior")
 CAPACITY_RULES = ("constant", "uniform", "by_degree", "by_distance")
+# Names of the registries that live right of this wing (learning/, network/, study/), kept
+# here so a scenario is checked whole before torch is imported (an error in < 0.5 s);
+# tests/test_hostile_registry.py holds each tuple equal to its registry.  Add a gate,
+# codec, aggregation, routing mode or optimiser: add its name here too.
+GATE_KINDS = ("none", "gaussian", "gumbel")
+ENCODINGS = ("float32", "float16", "int8", "entropy_coded", "dithered")
+AGGREGATIONS = ("concat", "mean", "sum")
+ROUTING_MODES = ("dense", "spt", "bfs", "random_tree", "mst")
+EDGE_COSTS = ("payload_over_capacity", "inv_capacity", "hops", "latency")
+DENSE_TIES = ("drop", "keep")
+OPTIMIZERS = ("adam", "sgd")
+DATA_KINDS = ("synthetic", "digits")
 
 
 @dataclass(frozen=True)
@@ -188,12 +201,15 @@ class ModelSpec:
 class RoutingSpec:
     """Training graph: ``dense`` DAG over every usable link, or ``spt`` (D-INL's tree).
 
+    Control trees (same n - 1 links, another choice of them): ``bfs`` (hop count),
+    ``random_tree`` (uniform, seeded from the run seed), ``mst`` (maximum capacity).
     ``cost`` is the Dijkstra edge cost; ``dense_ties`` says what dense INL does with a
-    link between two nodes equally far from the fusion node (``drop`` or ``keep``)."""
+    link between two nodes equally far from the fusion node: ``keep`` (default, so dense
+    uses every link; oriented by (distance, depth, node order)) or ``drop``."""
 
     mode: str = "spt"
     cost: str | Callable = "payload_over_capacity"
-    dense_ties: str = "drop"
+    dense_ties: str = "keep"
 
 
 @dataclass(frozen=True)
@@ -258,10 +274,16 @@ class SimulationSpec:
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """One arm of a comparison: a name and the dotted overrides that define it."""
+    """One arm of a comparison: a name and the dotted overrides that define it.
+
+    ``budget_of`` names another method whose training bytes this one should match:
+    ``compare`` then sets this arm's ``model.latent_dim`` so that its bytes per step
+    (width x bytes per value x active links) equal the other's, up to rounding
+    (equal-budget control, e.g. dense INL at D-INL's budget)."""
 
     name: str
     set: dict = field(default_factory=dict)
+    budget_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +305,19 @@ class CompareSpec:
 
 
 @dataclass(frozen=True)
+class LimitsSpec:
+    """The resource budget a scenario is checked against before anything is built.
+
+    The estimate (``inl_sim.scenario.budget``) is from the sizes alone: nodes, samples,
+    widths, epochs and batch.  ``force: true`` (CLI ``--force``) runs it anyway.
+    """
+
+    memory_fraction: float = 0.75     # of physical RAM
+    max_hours: float = 24.0           # estimated wall time of one run
+    force: bool = False
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A whole experiment description; see ``scenarios/quickstart.yaml``."""
 
@@ -300,4 +335,5 @@ class Scenario:
     compare: CompareSpec = CompareSpec()
     output_dir: str = "results"
     energy: EnergySpec = EnergySpec()
+    limits: LimitsSpec = LimitsSpec()
     experts: ExpertsSpec = ExpertsSpec()

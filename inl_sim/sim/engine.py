@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from inl_sim.sim.accounting import Ledger, Transfer
 from inl_sim.errors import DivergedError
 from inl_sim.learning.coding import Codec, Encoded, Float16Codec, Float32Codec, Int8Codec
+from inl_sim.learning.dither import error_generator, keyed_errors
 from inl_sim.learning.gating import GateOutput
 from inl_sim.sim.links import Channel
 from inl_sim.learning.modules import NodeModule
@@ -71,6 +72,7 @@ class Engine:
         self.graph, self.nodes, self.labels = graph, nodes, labels
         self.channels, self.ledger, self.env = channels, ledger, env
         self.forward_codec, self.backward_codec = forward_codec, backward_codec
+        self._edge_index: dict | None = None
         self.apply_updates = apply_updates
         self.stats = StepStats()
         self.epoch = 0
@@ -138,10 +140,19 @@ class Engine:
         yield self.env.timeout(BACKWARD_FLOPS_FACTOR * self._compute_s(node, batch))
         for child, received in zip(self.graph.children[v], inputs):
             grad = received.grad if received.grad is not None else torch.zeros_like(received)
-            encoded = self.backward_codec.encode(grad)
+            encoded = self.backward_codec.encode(grad, generator=self._error_generator(child, v, step))
             self._send(v, child, "backward", step, encoded.tensor, encoded.nbytes)
         if self.apply_updates and node.optimizer is not None:
             node.optimizer.step()
+
+    def _error_generator(self, child: NodeId, parent: NodeId, step: int) -> torch.Generator | None:
+        """The dither stream of the error on (child, parent), keyed by where it crosses."""
+        if not keyed_errors(self.backward_codec):
+            return None
+        if self._edge_index is None:
+            self._edge_index = {e: i for i, e in enumerate(self.graph.edges)}
+        return error_generator(getattr(self.backward_codec, "seed", 0), self.epoch, step,
+                               self._edge_index[(child, parent)])
 
     def _encode(self, v: NodeId, step: int, out: GateOutput, generator: torch.Generator) -> Encoded:
         """The message through the codec, once per sender; a non-finite message is a divergence."""

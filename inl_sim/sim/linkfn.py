@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from inl_sim.learning.coding import Codec, Float16Codec, Float32Codec, Int8Codec
+from inl_sim.learning.dither import error_generator, keyed_errors
 
 __all__ = ["FIXED_WIDTH", "NonFiniteMessage", "encode_stack", "GroupLink", "LinkGather", "gather"]
 
@@ -72,17 +73,20 @@ def encode_stack(codec: Codec, x: torch.Tensor, *, gates: Sequence[Any] | None =
             decoded = torch.round(xf / scale).clamp_(-qmax, qmax) * scale
         nbytes = per * math.ceil(codec.bits / 8) + 4
         return _straight_through(x, decoded), np.full(g_count, nbytes, dtype=np.int64)
+    # a codec that defines its own gradient (the dithered channel: T = mu + s(sigma) * w)
+    # gets the live message and gate; every other one is straight-through, as in 0.1
+    own_gradient = bool(getattr(codec, "defines_gradient", False))
     rows, sizes = [], np.zeros(g_count, dtype=np.int64)
     for g in range(g_count):
-        xg = x[g].detach()
-        if not bool(torch.isfinite(xg).all()):
+        xg = x[g] if own_gradient else x[g].detach()
+        if not bool(torch.isfinite(xg.detach()).all()):
             raise NonFiniteMessage(g)
         enc = codec.encode(xg.cpu(), gate=gates[g] if gates is not None else None,
                            generator=generators[g] if generators is not None else None)
-        rows.append(enc.tensor.detach().to(x.device))
+        rows.append(enc.tensor.to(x.device) if own_gradient else enc.tensor.detach().to(x.device))
         sizes[g] = enc.nbytes
     decoded = torch.stack(rows) if rows else x.detach().clone()
-    return _straight_through(x, decoded), sizes
+    return (decoded if own_gradient and rows else _straight_through(x, decoded)), sizes
 
 
 @dataclass
@@ -102,6 +106,7 @@ class GroupLink:
     edge_of_row: np.ndarray          # (n_rows,) global edge index of each output row
     codec: Codec
     sink: np.ndarray | None = None   # (E,) int64, set by the plane every step
+    where: tuple[int, int] = (0, 0)  # (epoch, step), set by the plane every step: keys dithered errors
 
     def __post_init__(self) -> None:
         # output row of each position of cat(selected sources): a plain gather is
@@ -151,7 +156,11 @@ class LinkGather(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:  # type: ignore[override]
         link: GroupLink = ctx.link
-        decoded, nbytes = encode_stack(link.codec, grad.contiguous())        # one error per link
+        generators = None
+        if keyed_errors(link.codec):   # each link's dither stream, keyed by where the error crosses
+            seed = getattr(link.codec, "seed", 0)
+            generators = [error_generator(seed, *link.where, int(e)) for e in link.edge_of_row]
+        decoded, nbytes = encode_stack(link.codec, grad.contiguous(), generators=generators)   # one error per link
         if link.sink is not None:
             link.sink[link.edge_of_row] = nbytes
         grads = []

@@ -29,6 +29,8 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("accuracy", "accuracy", 1.0, "{:.4f}"),
     ("accuracy_sampled", "accuracy (sampled channel)", 1.0, "{:.4f}"),
     ("test_loss", "test loss", 1.0, "{:.4f}"),
+    ("train_accuracy", "train accuracy", 1.0, "{:.4f}"),
+    ("generalisation_gap", "gen. gap (train - test acc.)", 1.0, "{:.4f}"),
     ("exchange_bytes", "exchange (MB)", 1e-6, "{:.3f}"),
     ("exchange_bytes_forward", "forward (MB)", 1e-6, "{:.3f}"),
     ("exchange_bytes_backward", "backward (MB)", 1e-6, "{:.3f}"),

@@ -148,7 +148,13 @@ class FastEngine:
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         self.recorder.start_epoch(epoch, len(self.graph.edges))
         for step, idx in enumerate(batches):
-            loss, logits, labels = self._step(step, idx, rate_sums)
+            try:
+                loss, logits, labels = self._step(step, idx, rate_sums)
+            except DivergedError:
+                # the steps that completed crossed the links: time them and keep their records
+                # (the reference engine also holds the forward messages of the step that diverged)
+                self.recorder.finish_epoch()
+                raise
             loss_sum += loss.detach().double() * len(idx)
             correct += (logits.detach().argmax(-1) == labels).sum()
             self.stats.samples += len(idx)
@@ -177,7 +183,7 @@ class FastEngine:
                 back_bytes[g.link.edge_of_row] = batch * self._width() * 4
                 inputs = [sent[s] for s in g.direct]
             elif g.link is not None:
-                g.link.sink = back_bytes
+                g.link.sink, g.link.where = back_bytes, (self.epoch, step)
                 received = gather(g.link, [sent[s] for s in g.link.sources])   # (k*G, B, d)
                 inputs = list(received.view(g.n_slots, len(g), *received.shape[1:]).unbind(0))
             out, rate = g.forward(x, inputs, g.draw_noise(batch, g.generators))

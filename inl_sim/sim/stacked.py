@@ -54,7 +54,9 @@ def _verified(cls: type) -> bool:
 
 def stackable(module: NodeModule) -> bool:
     """Modules the batched path reproduces exactly (verified gates, the standard MLPs)."""
-    return module.gate is None or (_verified(type(module.gate)) and not list(module.gate.buffers()))
+    # a gate with state outside its parameters (the Gaussian gate's learned prior, a buffer
+    # it updates every batch) runs per node: the stacked path holds parameters only
+    return module.gate is None or (not list(module.gate.buffers()) and _verified(type(module.gate)))
 
 
 def signature(module: NodeModule, n_children: int) -> tuple:

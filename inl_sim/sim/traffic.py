@@ -65,7 +65,10 @@ class TrafficRecorder:
         self._batch.append(batch)
 
     def finish_epoch(self) -> Any:
-        """Time the epoch's traffic and append it to the ledger; return the traffic."""
+        """Time the epoch's traffic and append it to the ledger; return the traffic (None when
+        no step completed, e.g. a run that diverged in its first step)."""
+        if not self._steps:
+            return None
         traffic = epoch_traffic(self.epoch, self._steps, self._batch)
         self._steps, self._batch = [], []
         if self.plane is not None:

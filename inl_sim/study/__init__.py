@@ -7,6 +7,7 @@ replaced and locked (``folders``: safe names, ``.inl-sim`` markers, one lock per
 atomic writes), resuming finished runs (``resume``: run keys, ``StoredRun``; ``interrupts``:
 SIGTERM raised like Ctrl-C, finished runs counted) and where a
 study's runs execute (``executors``: local, worker processes or Ray; a new one is a class
-in ``EXECUTORS``).
+in ``EXECUTORS``), paired statistics over seeds (``statistics``) and the equal-budget
+control (``budget``).
 May import: every wing to its left.
 """

@@ -30,6 +30,8 @@ from inl_sim.sim.metrics import METRICS, mean_std, reduction
 from inl_sim.study.folders import check_name, check_run_target, claim_dir, folder_names, study_folder
 from inl_sim.study.results import write_json, write_run, write_table
 from inl_sim.study.resume import load_finished, run_key
+from inl_sim.study.budget import annotate_rows, apply_budgets
+from inl_sim.study.statistics import paired_cells, paired_columns, paired_header, parse_seeds
 from inl_sim.scenario import MethodSpec, Scenario, load_scenario, with_overrides
 
 __all__ = ["Comparison", "compare", "sweep", "run_tasks", "summary_rows", "format_markdown", "METRICS"]
@@ -65,13 +67,8 @@ def _resolve_methods(sc: Scenario, modes: Sequence[str] | None,
     return sc.compare.methods
 
 
-def _resolve_seeds(sc: Scenario, seeds: int | Iterable[int] | None) -> tuple[int, ...]:
-    if seeds is None:
-        seeds = sc.compare.seeds
-    values = tuple(range(seeds)) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
-    if not values:
-        raise ScenarioError("compare.seeds: no seeds; give at least one seed")
-    return values
+def _resolve_seeds(sc: Scenario, seeds: int | str | Iterable[int] | None) -> tuple[int, ...]:
+    return parse_seeds(sc.compare.seeds if seeds is None else seeds)
 
 
 def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] | None = None,
@@ -87,7 +84,9 @@ def compare(scenario: Scenario | str | Path | Mapping, *, modes: Sequence[str] |
     methods
         ``[{"name": ..., "set": {dotted: value}}]``; default: ``scenario.compare.methods``.
     seeds
-        A count (``5`` means 0..4) or an iterable of seeds; default ``scenario.compare.seeds``.
+        A count (``5`` means 0..4), an iterable of seeds, or text: ``"5"``, ``"0,1,2,7"``,
+        ``"0-9"`` / ``"0..9"`` (inclusive); default ``scenario.compare.seeds``.  Methods
+        are paired by seed in the table's paired statistics.
     out_dir
         Folder for per-run folders (``<method>/seed<k>``) and the comparison table.  Each
         run folder is written as soon as its run ends; runs already finished there (same
@@ -121,7 +120,7 @@ def _compare(sc: Scenario, arms: Sequence[MethodSpec], seed_list: tuple[int, ...
     """compare() once the methods are resolved; ``where`` holds :func:`run_tasks`'s
     keywords; ``after`` writes more files under the lock."""
     names = folder_names([m.name for m in arms], "compare.methods.name")
-    variants = {m.name: with_overrides(sc, m.set) for m in arms}
+    variants, budgets = apply_budgets({m.name: with_overrides(sc, m.set) for m in arms}, arms)
     for variant in variants.values():  # before any folder or training (more checks: scenario wing)
         if variant.gate.kind not in GATES:
             raise ScenarioError(f"gate.kind: {variant.gate.kind!r} is not a known gate; choose one of {sorted(GATES)}")
@@ -133,9 +132,10 @@ def _compare(sc: Scenario, arms: Sequence[MethodSpec], seed_list: tuple[int, ...
         runs = {m.name: [r for r in results if r.method == m.name] for m in arms}
         rows = summary_rows(runs, reference=sc.compare.reference or arms[0].name,
                             rate_reference=sc.compare.rate_reference)
+        annotate_rows(rows, variants, budgets)
         if folder is not None:
             _write_study(folder, "comparison", rows, {"methods": [m.name for m in arms], "seeds": list(seed_list),
-                                                        "scenario": sc.name})
+                                                        "scenario": sc.name, "budgets": budgets})
             if after is not None:
                 after(folder, rows)
     return Comparison(tuple(arms), seed_list, runs, rows, out)
@@ -218,9 +218,10 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
 
     ``exchange_reduction`` = 1 - mean exchange / reference's mean exchange;
     ``accuracy_within_1std`` says whether |mean accuracy - reference's| <= reference's std;
-    ``rate_reduction`` = 1 - mean rate / rate reference's mean rate.  Means and stds are
-    over the ``n_ok`` runs whose status is ``ok``; ``n_diverged`` and ``diverged_seeds``
-    list the others.
+    ``rate_reduction`` = 1 - mean rate / rate reference's mean rate;
+    ``paired_<metric>_<stat>`` and ``accuracy_ci_contains_0``: per-seed paired differences
+    (:mod:`inl_sim.study.statistics`).  Means and stds are over the ``n_ok`` runs whose
+    status is ``ok``; ``n_diverged`` and ``diverged_seeds`` list the others.
     """
     summaries = {name: [r.summary() for r in rs] for name, rs in runs.items()}
     rows = []
@@ -236,6 +237,7 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
             na = bool(values) and all(v is None for v in values)  # e.g. no gate: rate not applicable
             row[f"{key}_mean"], row[f"{key}_std"] = (None, None) if na else mean_std(values)
         rows.append(row)
+    finished = {name: [s for s in items if s.get("status", "ok") == "ok"] for name, items in summaries.items()}
     by_name = {r["method"]: r for r in rows}
     ref, rate_ref = by_name.get(reference), by_name.get(rate_reference)
     for row in rows:
@@ -243,6 +245,7 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
             row["exchange_reduction"] = reduction(row["exchange_bytes_mean"], ref["exchange_bytes_mean"])
             row["accuracy_gap"] = row["accuracy_mean"] - ref["accuracy_mean"]
             row["accuracy_within_1std"] = abs(row["accuracy_gap"]) <= ref["accuracy_std"] + 1e-12
+        row.update(paired_columns(finished, row["method"], reference=reference, rate_reference=rate_reference))
         if rate_ref is not None:
             row["rate_reduction"] = reduction(row["rate_bits_mean"], rate_ref["rate_bits_mean"])
             row["accuracy_gap_vs_rate_reference"] = row["accuracy_mean"] - rate_ref["accuracy_mean"]
@@ -262,12 +265,13 @@ def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     extra = [k for k in ("exchange_reduction", "rate_reduction") if any(k in r for r in rows)]
     diverged = any(r.get("n_diverged") for r in rows)
     header = ["method", "edges"] + [label for _, label, _, _ in METRICS] + [k.replace("_", " ") for k in extra]
+    header += paired_header(rows)
     header += ["runs ok", "diverged seeds"] if diverged else []
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         cells = [str(r["method"]), str(r["n_active_edges"])]
         cells += [f"{_fmt(r[f'{k}_mean'], f, s)} ± {_fmt(r[f'{k}_std'], f, s)}" for k, _, s, f in METRICS]
-        cells += [_fmt(r.get(k), "{:.1%}") for k in extra]
+        cells += [_fmt(r.get(k), "{:.1%}") for k in extra] + paired_cells(r, rows)
         if diverged:
             cells += [f"{r['n_ok']}/{r['n_seeds']}", ", ".join(map(str, r["diverged_seeds"])) or "none"]
         lines.append("| " + " | ".join(cells) + " |")

@@ -40,6 +40,8 @@ __all__ = ["Task", "Executor", "LocalExecutor", "ProcessExecutor", "RayExecutor"
 
 log = logging.getLogger(__name__)
 
+MAX_JOBS = 1024  # worker processes or Ray CPUs of one study: more is a typo, not a machine
+
 #: One run of a study: the (already overridden) scenario, the seed and the method label.
 Task = tuple[Scenario, int, str]
 
@@ -225,8 +227,8 @@ EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "process": Proce
 def resolve_executor(executor: str | None, jobs: int | None, ray_address: str | None = None) -> str:
     """The executor's name, checked: None means ``ray`` with an address, ``process`` when
     ``jobs > 1``, else ``local`` (0.1's behaviour)."""
-    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
-        raise ExecutorError(f"jobs: {jobs!r} must be an integer >= 1; use e.g. --jobs 4")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS):
+        raise ExecutorError(f"jobs: {repr(jobs)[:40]} must be an integer in 1..{MAX_JOBS}; use e.g. --jobs 4")
     if executor is None:
         executor = "ray" if ray_address is not None else "process" if jobs is not None and jobs > 1 else "local"
     if executor not in EXECUTORS:

@@ -66,7 +66,7 @@ def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> Run
     network = build_network(sc.topology, seed=seed)
     payload_bits = sc.model.latent_dim * nominal_bits_per_value(sc.message.encoding, sc.message.bits)
     graph = build_training_graph(network, sc.routing.mode, cost=sc.routing.cost,
-                                 payload_bits=payload_bits, dense_ties=sc.routing.dense_ties)
+                                 payload_bits=payload_bits, dense_ties=sc.routing.dense_ties, seed=seed)
     _check_node_beta(sc, graph)
     dataset = make_dataset(sc.data, network.sensors, seed=seed)
     modules = build_modules(graph, dataset.view_dims, dataset.n_classes, sc.model, sc.gate, seed=seed)

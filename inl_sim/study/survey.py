@@ -24,16 +24,17 @@ integers per seed.
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from inl_sim import __version__
-from inl_sim.errors import InlSimError, ScenarioError, TopologyError
+from inl_sim.errors import InlSimError, TopologyError
 from inl_sim.study.experiment import RunResult, nominal_bits_per_value
-from inl_sim.network import GENERATORS, TOPOLOGY_DIR, build_network, read_topology_file, shipped_topologies
+from inl_sim.study.topochoices import (DEFAULT_GENERATORS, TopologyChoice, default_choices, file_choice,
+                                      generator_choice, library_choice, parse_choices, parse_sensors, parse_topology)
+from inl_sim.network import TOPOLOGY_DIR, build_network, read_topology_file, shipped_topologies
 from inl_sim.study.folders import claim_dir, folder_names, study_folder
 from inl_sim.study.results import write_json, write_table
 from inl_sim.network.routing import build_training_graph
@@ -42,7 +43,7 @@ from inl_sim.study.comparison import _resolve_seeds, run_tasks, summary_rows
 
 __all__ = [
     "TopologyChoice", "TopologySurvey", "DEFAULT_GENERATORS", "FIXED_WIDTH_ENCODINGS", "MODES",
-    "file_choice", "generator_choice", "parse_topology", "parse_choices", "default_choices",
+    "file_choice", "generator_choice", "library_choice", "parse_topology", "parse_choices", "default_choices",
     "parse_sensors", "structure_row", "compare_topologies", "format_survey_markdown",
     "list_topologies", "format_list_markdown",
 ]
@@ -50,89 +51,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MODES = ("dense", "spt")
-DEFAULT_GENERATORS = ("random_geometric:20", "random_geometric:50")
 #: encodings whose message size depends on the tensor shape only
 FIXED_WIDTH_ENCODINGS = ("float32", "float16", "int8")
-_RESET = {"topology.params": {}, "topology.nodes": [], "topology.edges": [],
-          "topology.fusion": None, "topology.sensors": None}
-
-
-@dataclass(frozen=True)
-class TopologyChoice:
-    """One topology of a survey: its table label and the dotted overrides that put it
-    in place of the scenario's own topology (see the module docstring)."""
-
-    label: str
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-
-
-def file_choice(name: str) -> TopologyChoice:
-    """A topology file: a shipped name (``mesh9.yaml``) or a path; the file's own roles."""
-    return TopologyChoice(name, {**_RESET, "topology.generator": None, "topology.file": name})
-
-
-def generator_choice(text: str) -> TopologyChoice:
-    """``name:n_nodes[:key=value...]``, e.g. ``random_geometric:20`` or ``knn:50:k=4``.
-
-    Raises
-    ------
-    TopologyError
-        For an unknown generator, a node count that is not an integer >= 2 or a
-        parameter that is not ``key=value``; the message gives a valid example.
-    """
-    name, _, rest = text.strip().partition(":")
-    parts = rest.split(":") if rest else []
-    if name not in GENERATORS:
-        raise TopologyError(f"--generators: {text!r} names an unknown generator {name!r}; choose one of "
-                            f"{', '.join(sorted(GENERATORS))}, e.g. random_geometric:20")
-    if not parts or not re.fullmatch(r"\d+", parts[0].strip()) or int(parts[0]) < 2:
-        raise TopologyError(f"--generators: {text!r} needs a node count >= 2 after the name; "
-                            f"write name:n_nodes, e.g. {name}:20")
-    params = {}
-    for item in parts[1:]:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise TopologyError(f"--generators: {item!r} in {text!r} is not key=value; "
-                                f"write e.g. {name}:{parts[0]}:{key.strip() or 'radius'}=0.4")
-        params[key.strip()] = value.strip()  # network checks the key and converts the number
-    return TopologyChoice(text.strip(), {**_RESET, "topology.file": None, "topology.generator": name,
-                                         "topology.n_nodes": int(parts[0]), "topology.params": params})
-
-
-def parse_topology(text: str) -> TopologyChoice:
-    """A generator spec when ``text`` contains ``:``, else a file name."""
-    return generator_choice(text) if ":" in text else file_choice(text.strip())
-
-
-def default_choices() -> tuple[TopologyChoice, ...]:
-    """Every shipped topology file, then :data:`DEFAULT_GENERATORS`."""
-    return tuple(file_choice(n) for n in shipped_topologies()) + tuple(generator_choice(g) for g in DEFAULT_GENERATORS)
-
-
-def parse_choices(files: str | None, generators: str | None) -> tuple[TopologyChoice, ...]:
-    """The CLI's ``--files a,b`` and ``--generators g:n,...``; neither given: the defaults."""
-    if files is None and generators is None:
-        return default_choices()
-    chosen = [file_choice(f.strip()) for f in (files or "").split(",") if f.strip()]
-    chosen += [generator_choice(g) for g in (generators or "").split(",") if g.strip()]
-    if not chosen:
-        raise TopologyError("--files/--generators: both are empty; name at least one topology, "
-                            "e.g. --files mesh9.yaml or --generators random_geometric:20")
-    return tuple(chosen)
-
-
-def parse_sensors(value: Any) -> Any:
-    """The CLI shorthand ``all``, ``leaves``, ``k_random:K`` or ``farthest:K`` -> the value
-    of ``topology.sensors``; anything that is not a string is passed on as it is."""
-    if not isinstance(value, str):
-        return value
-    rule, sep, k = value.strip().partition(":")
-    if rule in ("all", "leaves") and not sep:
-        return rule if rule == "all" else {"rule": rule}
-    if rule in ("k_random", "farthest") and re.fullmatch(r"\d+", k.strip()) and int(k) >= 1:
-        return {"rule": rule, "k": int(k)}
-    raise ScenarioError(f"--sensors: {value!r} is not a sensor rule; write all, leaves, k_random:K or "
-                        "farthest:K with K >= 1, e.g. k_random:8")
 
 
 def _variant(scenario: Scenario, choice: TopologyChoice, sensors: Any) -> Scenario:
@@ -265,6 +185,7 @@ def _with_runs(row: dict[str, Any], runs: Mapping[str, Sequence[RunResult]], sc:
         for mode, summary in (("dense", dense), ("spt", spt)):
             out[f"{key}_{mode}_mean"], out[f"{key}_{mode}_std"] = summary[f"{key}_mean"], summary[f"{key}_std"]
     out["accuracy_gap"], out["accuracy_within_1std"] = spt["accuracy_gap"], spt["accuracy_within_1std"]
+    out.update({k: v for k, v in spt.items() if k.startswith("paired_") or k == "accuracy_ci_contains_0"})
     if out["exchange_matches_structure"] is False:
         log.warning("%s: measured exchange reduction %.6f differs from the structural %.6f with fixed-width "
                     "messages", row["topology"], out["exchange_reduction"], row["structural_reduction"])
