@@ -59,6 +59,18 @@ def hb_bits(p: float) -> float:
     ({"experts.choice_coding": "huffman"}, "experts.choice_coding"),
     ({"experts.n_pretrain": 1790}, "experts.n_pretrain"),
     ({"experts.colour": 1}, "colour"),
+    ({"experts.alphas": [float("nan")]}, "experts.alphas[0]"),
+    ({"experts.alphas": ["1e400"]}, "experts.alphas[0]"),
+    ({"experts.alphas": [True]}, "experts.alphas[0]"),
+    ({"experts.alphas": {"a": 1}}, "experts.alphas"),
+    ({"experts.alphas": [1.0e300]}, "experts.alphas"),
+    ({"experts.alphas": list(range(2000))}, "experts.alphas"),
+    ({"experts.nodes": [[1], 2, 3, 4]}, "experts.nodes"),
+    ({"experts.nodes": "abc"}, "experts.nodes"),
+    ({"experts.router": [1]}, "experts.router"),
+    ({"experts.router": True}, "experts.router"),
+    ({"experts.n_resamples": 100_000, "experts.n_selection": 100_000}, "experts.n_resamples"),
+    ({"experts.n_experts": 10 ** 9}, "experts.n_experts"),
 ])
 def test_bad_experts_values_name_the_field(override: dict, field: str) -> None:
     with pytest.raises(ScenarioError, match=field.replace("[", r"\[").replace("]", r"\]")):

@@ -96,6 +96,13 @@ _MINIMA = {"n_experts": (2, "a bank needs two experts or more"), "k": (1, "route
            "n_selection": (1, "draw at least one sample per training set"),
            "n_resamples": (2, "I(S;W) needs two training sets or more"), "batch_size": (1, "use a positive batch")}
 
+_MAXIMA = {"n_experts": (64, "use at most 64 experts"), "n_pretrain": (DIGITS_TOTAL, "use e.g. 700"),
+           "expert_steps": (100_000, "use e.g. 300"), "hidden_dim": (4096, "use e.g. 32"),
+           "n_selection": (100_000, "use e.g. 50"), "n_resamples": (100_000, "use e.g. 400"),
+           "batch_size": (DIGITS_TOTAL, "use e.g. 64"), "temperature": (1.0e6, "use e.g. 1.0"),
+           "lr": (10.0, "use e.g. 1.0e-2")}
+MAX_RESAMPLED_LOSSES = 5.0e7
+
 
 def validate_experts(spec: ExpertsSpec, path: str = "experts") -> None:
     """Check every value of the section once, naming field, value, rule and fix."""
@@ -106,6 +113,17 @@ def validate_experts(spec: ExpertsSpec, path: str = "experts") -> None:
     for name, (low, fix) in _MINIMA.items():
         if getattr(spec, name) < low:
             raise _fail(f"{path}.{name}", getattr(spec, name), f"must be >= {low}", fix)
+    for name, (high, fix) in _MAXIMA.items():
+        if getattr(spec, name) > high:
+            raise _fail(f"{path}.{name}", getattr(spec, name), f"must be <= {high:g}", fix)
+    if spec.n_resamples * spec.n_selection * spec.n_experts > MAX_RESAMPLED_LOSSES:
+        raise _fail(f"{path}.n_resamples", spec.n_resamples, f"x n_selection x n_experts must be <= "
+                    f"{MAX_RESAMPLED_LOSSES:g} (the resampled losses are held in memory)",
+                    "lower n_resamples or n_selection")
+    if len(spec.alphas) > 1000 or max(spec.alphas) > 1.0e6:
+        raise _fail(f"{path}.alphas", f"{len(spec.alphas)} values up to {max(spec.alphas):g}",
+                    "must be at most 1000 values, each <= 1e6 (beyond that the rule is already ERM)",
+                    "use a short grid such as [0, 0.1, 1, 10]")
     if spec.k > spec.n_experts:
         raise _fail(f"{path}.k", spec.k, f"must be <= n_experts ({spec.n_experts})", "lower k or add experts")
     if spec.routing == "hard_gumbel" and spec.k != 1:
