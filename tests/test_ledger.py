@@ -126,10 +126,10 @@ def test_metrics_on_columns_equal_metrics_on_records(nodes: list) -> None:
     for fn in (metrics.exchange_bytes, metrics.bytes_by_epoch, metrics.bytes_by_link):
         on_table, on_list = fn(table), fn(iter(records))
         assert on_table == on_list and list(on_table) == list(on_list)
-    # oracle for the list path: the 0.1 definition, spelled out
-    fwd = sum(r.nbytes for r in records if r.direction == "forward")
-    bwd = sum(r.nbytes for r in records if r.direction == "backward")
-    assert metrics.exchange_bytes(table) == {"forward": fwd, "backward": bwd, "total": fwd + bwd}
+    # oracle for the list path, spelled out: every direction, and the total over all of them
+    # (federated "parameters" and centralised "raw_data" are training traffic too; INL has none)
+    per = {d: sum(r.nbytes for r in records if r.direction == d) for d in DIRECTIONS}
+    assert metrics.exchange_bytes(table) == {**per, "total": sum(per.values())}
     for epoch, step in ((0, 0), (2, 4), (9, 9)):
         want = sorted((r for r in records if r.epoch == epoch and r.step == step), key=lambda r: r.t_start_s)
         assert metrics.step_timeline(table, epoch, step) == want

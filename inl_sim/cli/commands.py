@@ -19,7 +19,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sc = _load(args)
     from inl_sim.study.experiment import run
     seed = sc.seed if args.seed is None else args.seed
-    out = _default_out(sc, args, f"run-{sc.routing.mode}-seed{seed}")
+    out = _default_out(sc, args, f"run-{sc.routing.mode if sc.paradigm == 'inl' else sc.paradigm}-seed{seed}")
     args.study_out = None  # a run keeps nothing until it ends
     res = run(sc, seed, out_dir=out, progress=_progress(args), overwrite=args.overwrite)
     s = res.summary()
@@ -27,10 +27,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"diverged: {s['diverged_reason']} (epoch {s['diverged_epoch']}, node {s['diverged_node']}); "
               f"run folder with status 'diverged': {out}", file=sys.stderr)
         return EXIT_DIVERGED
-    rows = [("method", s["method"]), ("seed", s["seed"]), ("active links", s["n_active_edges"]),
+    rows = [("method", f"{s['method']} ({s['paradigm']})"), ("seed", s["seed"]), ("active links", s["n_active_edges"]),
             ("test accuracy", f"{s['accuracy']:.4f}"), ("test loss", f"{s['test_loss']:.4f}"),
             ("exchange", _bytes(s["exchange_bytes"])), ("  forward", _bytes(s["exchange_bytes_forward"])),
             ("  backward", _bytes(s["exchange_bytes_backward"])),
+            *[(f"  {d}", _bytes(s[f"exchange_bytes_{d}"])) for d in ("parameters", "raw_data")
+              if s[f"exchange_bytes_{d}"]],
+            ("inference/sample", f"{_bytes(s['inference_bytes_per_sample'])}, {1e3 * s['inference_latency_s']:.3f} ms"),
             ("rate (bits/sample)", "n/a" if s["rate_bits"] is None else f"{s['rate_bits']:.3f}"),
             ("simulated time", f"{s['sim_time_s']:.3f} s ({s['sim_time_per_epoch_s']:.3f} s/epoch)"),
             ("wall time", f"{s['wall_time_s']:.2f} s"), ("results", str(out))]

@@ -92,8 +92,9 @@ def _bytes(n: float) -> str:
 def _print_claims(rows: Sequence[dict]) -> None:
     for r in rows:
         if "exchange_reduction" in r and r.get("exchange_reduction"):
-            print(f"{r['method']}: exchange {-r['exchange_reduction']:+.1%} vs reference "
-                  f"(paper: -70.4 % for D-INL); accuracy gap {r['accuracy_gap']:+.4f}, "
+            paper = "(paper: -70.4 % for D-INL)" if r.get("paradigm", "inl") == "inl" else f"({r['paradigm']})"
+            print(f"{r['method']}: exchange {-r['exchange_reduction']:+.1%} vs reference {paper}; accuracy gap "
+                  f"{r['accuracy_gap']:+.4f}, "
                   f"within 1 std: {r['accuracy_within_1std']}")
         if r.get("paired_accuracy_ci_low") is not None:
             p_t, p_w = r.get("paired_accuracy_t_p"), r.get("paired_accuracy_wilcoxon_p")

@@ -1,8 +1,10 @@
 """Wing 6, report: tables and plotly figures from results folders only.
 
 Lives here: the figure builders (``figures``, ``timeline``, ``energy``: the energy map
-from each run's ``energy.json``; ``experts``: the expert-bank page) and the self-contained HTML
-report (``html``).  Reads what a study wrote; never runs the simulator and never
+from each run's ``energy.json``; ``progress``: accuracy vs cumulative bytes and simulated
+time; ``routed``: per-link bytes of the paradigms that send over routes; ``experts``: the
+expert-bank page) and the
+self-contained HTML report (``html``).  Reads what a study wrote; never runs the simulator and never
 imports torch.
 May import: ``inl_sim.errors``, ``inl_sim.sim.accounting`` and ``metrics`` (records and
 their sums), ``inl_sim.study.results`` (reading folders).

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from inl_sim.report.routed import add_routed_bytes
 from inl_sim.sim.metrics import bytes_by_link, mean_std
 
 __all__ = ["ReportData", "link_bytes", "node_positions", "topology_figure",
@@ -55,7 +56,8 @@ class ReportData:
 
 
 def link_bytes(data: ReportData) -> dict[str, dict[tuple[str, str], dict[str, float]]]:
-    """Mean over seeds of forward/backward bytes per training link ``(child, parent)``."""
+    """Mean over seeds of bytes per training link ``(child, parent)``, by direction (forward,
+    backward; parameters and raw data for routed paradigms, on their route tree's links)."""
     out: dict[str, dict[tuple[str, str], dict[str, float]]] = {}
     for method, runs in data.runs.items():
         total: dict[tuple[str, str], dict[str, float]] = {}
@@ -64,6 +66,7 @@ def link_bytes(data: ReportData) -> dict[str, dict[tuple[str, str], dict[str, fl
                 cell = total.setdefault((str(u), str(v)), {"forward": 0.0, "backward": 0.0})
                 for direction, nbytes in row.items():
                     cell[direction] += nbytes / len(runs)
+            add_routed_bytes(total, run, len(runs))  # federated parameters, centralised raw views
         out[method] = total
     return out
 
@@ -172,7 +175,7 @@ def _bytes_panel(go: Any, per_link: Mapping[tuple[str, str], Mapping[str, float]
     unit, size = _byte_unit(top)
     traces = []
     keys = [k for k in per_link if k[0] in pos and k[1] in pos]
-    totals = [per_link[k]["forward"] + per_link[k]["backward"] for k in keys]
+    totals = [sum(per_link[k].values()) for k in keys]
     for (u, v), total in zip(keys, totals):
         frac = total / top if top else 0.0
         traces.append(go.Scatter(x=[pos[u][0], pos[v][0]], y=[pos[u][1], pos[v][1]], mode="lines",
@@ -183,8 +186,8 @@ def _bytes_panel(go: Any, per_link: Mapping[tuple[str, str], Mapping[str, float]
         mode="markers", name=f"{method}: bytes per link", showlegend=False,
         marker=dict(size=7, color=[t / size for t in totals], colorscale="Viridis", cmin=0, cmax=top / size,
                     showscale=colourbar, colorbar=dict(title=f"{unit} per link", len=0.5, y=1, yanchor="top")),
-        text=[f"{u}→{v}: forward {per_link[(u, v)]['forward'] / size:.3f} {unit}, backward "
-              f"{per_link[(u, v)]['backward'] / size:.3f} {unit}" for u, v in keys],
+        text=[f"{u}→{v}: " + ", ".join(f"{d} {b / size:.3f} {unit}" for d, b in per_link[(u, v)].items()
+                                      if b or d in ("forward", "backward")) for u, v in keys],
         hovertemplate="%{text}<extra>" + html.escape(method) + "</extra>"))
     return traces
 
@@ -204,7 +207,7 @@ def topology_figure(data: ReportData) -> Any:
     for trace in _tree_panel(go, data, pos):
         fig.add_trace(trace, row=1, col=1)
     per = link_bytes(data)
-    top = max((c["forward"] + c["backward"] for links in per.values() for c in links.values()), default=0.0)
+    top = max((sum(c.values()) for links in per.values() for c in links.values()), default=0.0)
     for i, method in enumerate(data.methods, start=1):
         for trace in _bytes_panel(go, per[method], pos, top, method, colourbar=i == 1):
             fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
@@ -251,16 +254,20 @@ def exchange_figure(data: ReportData) -> Any:
     from plotly.subplots import make_subplots
     rows = {r["method"]: r for r in data.rows}
     per = link_bytes(data)
-    unit, size = _byte_unit(max((rows[m]["exchange_bytes_forward_mean"] or 0) for m in data.methods))
+    unit, size = _byte_unit(max((rows[m]["exchange_bytes_mean"] or 0) for m in data.methods))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.3, 0.7],
-                        subplot_titles=("training exchange per method", "per link: forward + backward"))
-    for direction, colour in (("forward", "#1f77b4"), ("backward", "#ff7f0e")):
+                        subplot_titles=("training exchange per method", "per link: every direction"))
+    for direction, colour in (("forward", "#1f77b4"), ("backward", "#ff7f0e"), ("parameters", "#2ca02c"),
+                              ("raw_data", "#9467bd")):  # the last two: federated and centralised paradigms
         key = f"exchange_bytes_{direction}"
-        fig.add_trace(go.Bar(x=list(data.methods), y=[rows[m][f"{key}_mean"] / size for m in data.methods],
-                             error_y=dict(array=[(rows[m][f"{key}_std"] or 0) / size for m in data.methods]),
+        means = [(rows[m].get(f"{key}_mean") or 0) / size for m in data.methods]
+        if direction in ("parameters", "raw_data") and not any(means):
+            continue  # INL-only studies: no bar for directions nobody used
+        fig.add_trace(go.Bar(x=list(data.methods), y=means,
+                             error_y=dict(array=[(rows[m].get(f"{key}_std") or 0) / size for m in data.methods]),
                              name=direction, marker_color=colour), row=1, col=1)
     links = sorted({k for links in per.values() for k in links}, key=lambda k: (k[1], k[0]))
-    link_unit, link_size = _byte_unit(max((c["forward"] for p in per.values() for c in p.values()), default=0))
+    link_unit, link_size = _byte_unit(max((sum(c.values()) for p in per.values() for c in p.values()), default=0))
     for i, method in enumerate(data.methods):
         fig.add_trace(go.Bar(x=[f"{u}→{v}" for u, v in links], name=f"{method} (per link)", marker_color=_colour(i),
                              y=[sum(per[method].get(k, {}).values()) / link_size for k in links]), row=1, col=2)

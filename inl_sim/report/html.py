@@ -27,6 +27,7 @@ from inl_sim.report.figures import (ReportData, _plotly, exchange_figure, learni
                                     node_positions, rate_accuracy_figure, sim_time_figure, topology_figure)
 from inl_sim.report.timeline import critical_path, step_timeline_figure
 from inl_sim.report.energy import energy_figure
+from inl_sim.report.progress import progress_figure
 from inl_sim.sim.metrics import METRICS, mean_std
 from inl_sim.study.results import read_json, read_run
 
@@ -125,14 +126,19 @@ FIGURES: tuple[tuple[str, str, Callable[[ReportData], Any], str], ...] = (
     ("topology", "Topology and per-link exchange", topology_figure,
      "First panel: the network; numbers on links are capacities in Mb/s (hover for latency). Grey: the links "
      "dense INL trains over; orange: the shortest-path tree D-INL keeps, drawn over them. Then one panel per "
-     "method: each training link coloured and widened by the bytes it carried (forward + backward, mean over "
+     "method: each training link coloured and widened by the bytes it carried (every direction, mean over "
      "seeds, one colour scale for all), to show where the traffic goes and which links the tree saves."),
     ("learning", "Learning curves", learning_curves_figure,
      "Test accuracy and test loss after each epoch: the line is the mean over seeds, the band ±1 sample standard "
      "deviation. Pruning to the tree should not cost accuracy: the bands should overlap."),
     ("exchange", "Training exchange", exchange_figure,
-     "Left: forward (activations) and backward (errors) bytes over all links during training, mean ± std over "
+     "Left: forward (activations) and backward (errors) bytes over all links during training (and, for the federated "
+     "and centralised paradigms, parameters and raw data), mean ± std over "
      "seeds. Right: the same per link (child → parent), so the saving can be traced to the links dropped."),
+    ("progress", "Accuracy vs bytes and simulated time", progress_figure,
+     "Test accuracy after each epoch (federated: round) against the training bytes spent so far over every link "
+     "and direction (log scale), and against the simulated clock; the line is the mean over seeds. A method to "
+     "the left reaches an accuracy with fewer bytes or sooner, whatever its paradigm."),
     ("rate", "Rate vs accuracy", rate_accuracy_figure,
      "The estimated latent rate (bits per sample, summed over the active links) against test accuracy; faint dots "
      "are seeds. Methods without a stochastic gate have no rate and appear as accuracy lines. A finite-rate "

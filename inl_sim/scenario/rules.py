@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from inl_sim.scenario.spec import (AGGREGATIONS, CAPACITY_RULES, DATA_KINDS, DENSE_TIES, ENCODINGS, GATE_KINDS,
                                    GENERATORS, OPTIMIZERS, RATE_CHOICES, ROUTING_MODES)
+from inl_sim.scenario.paradigms import PARADIGMS
 
 __all__ = ["RULES", "CHOICES"]
 
@@ -53,6 +54,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "rx_j_per_bit": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 5.0e-8"),
     "j_per_flop": (lambda v: v >= 0, "must be >= 0", "use 0 to switch the term off, e.g. 1.0e-9"),
     "idle_w": (lambda v: v >= 0, "must be >= 0", "use 0 to switch idle power off"),
+    # paradigms beside INL (scenario.paradigms)
+    "rounds": (lambda v: v >= 1, "must be >= 1", "run at least one federated round (null: training.epochs)"),
+    "local_epochs": (lambda v: v >= 1, "must be >= 1", "train at least one local epoch per round"),
+    "clients_per_round": (lambda v: v >= 1, "must be >= 1", "sample at least one client (null: all)"),
+    "cut_width": (lambda v: v >= 1, "must be >= 1", "send at least one value per sample (null: model.latent_dim)"),
 }
 
 CHOICES: dict[str, tuple] = {
@@ -70,4 +76,8 @@ CHOICES: dict[str, tuple] = {
     "simulation.engine": ("fast", "reference"),
     "simulation.device": ("cpu", "cuda"),
     "gate.rate": RATE_CHOICES,
+    "paradigm": PARADIGMS,
+    "centralised.resend": ("once", "per_epoch"),
+    "fl.inference": ("late_fusion", "per_client"),
+    "sl.schedule": ("parallel", "sequential"),
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 from inl_sim.scenario.experts import ExpertsSpec
+from inl_sim.scenario.paradigms import ParadigmSections
 
 __all__ = [
     "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
@@ -318,7 +319,7 @@ class LimitsSpec:
 
 
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(ParadigmSections):
     """A whole experiment description; see ``scenarios/quickstart.yaml``."""
 
     name: str = "scenario"

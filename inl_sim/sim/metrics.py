@@ -18,7 +18,7 @@ from inl_sim.sim.accounting import DIRECTIONS, Transfer, TransferTable
 
 __all__ = [
     "exchange_bytes", "bytes_by_epoch", "bytes_by_link", "mean_std", "reduction",
-    "step_timeline", "NATS_PER_BIT", "METRICS",
+    "step_timeline", "NATS_PER_BIT", "METRICS", "time_to_fraction",
 ]
 
 NATS_PER_BIT = math.log(2.0)
@@ -34,11 +34,16 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("exchange_bytes", "exchange (MB)", 1e-6, "{:.3f}"),
     ("exchange_bytes_forward", "forward (MB)", 1e-6, "{:.3f}"),
     ("exchange_bytes_backward", "backward (MB)", 1e-6, "{:.3f}"),
+    ("exchange_bytes_parameters", "parameters (MB)", 1e-6, "{:.3f}"),
+    ("exchange_bytes_raw_data", "raw data (MB)", 1e-6, "{:.3f}"),
     ("rate_bits", "rate (bits/sample)", 1.0, "{:.2f}"),
     ("rate_bits_kl_learned_prior", "rate, KL to learned prior (bits)", 1.0, "{:.2f}"),
     ("rate_bits_aggregate_posterior_upper", "rate, minibatch upper (bits)", 1.0, "{:.2f}"),
     ("rate_bits_aggregate_posterior_lower", "rate, minibatch lower (bits)", 1.0, "{:.2f}"),
     ("sim_time_per_epoch_s", "sim time/epoch (s)", 1.0, "{:.3f}"),
+    ("time_to_95pct_s", "sim time to 95 % of final accuracy (s)", 1.0, "{:.3f}"),
+    ("inference_bytes_per_sample", "inference bytes/sample", 1.0, "{:.0f}"),
+    ("inference_latency_s", "inference latency (ms)", 1e3, "{:.3f}"),
     ("wall_time_s", "wall time (s)", 1.0, "{:.1f}"),
     ("energy_j", "energy (J)", 1.0, "{:.4g}"),
     ("energy_tx_j", "tx energy (J)", 1.0, "{:.4g}"),
@@ -47,17 +52,32 @@ METRICS: tuple[tuple[str, str, float, str], ...] = (
 
 
 def exchange_bytes(records: Iterable[Transfer] | TransferTable) -> dict[str, int]:
-    """Training exchange: forward + backward bytes over all links (and each part)."""
+    """Training exchange per direction and in total.
+
+    ``forward`` + ``backward`` are INL's (and split learning's) messages; ``parameters``
+    (federated learning) and ``raw_data`` (centralised) are zero for INL, so INL's
+    ``total`` is forward + backward as before.
+    """
     if isinstance(records, TransferTable):
         d, nbytes = records.columns["direction"], records.columns["nbytes"]
-        out = {k: int(nbytes[d == DIRECTIONS.index(k)].sum(dtype=np.int64)) for k in TRAINING_DIRECTIONS}
+        out = {k: int(nbytes[d == i].sum(dtype=np.int64)) for i, k in enumerate(DIRECTIONS)}
     else:
-        out = {"forward": 0, "backward": 0}
+        out = {k: 0 for k in DIRECTIONS}
         for r in records:
-            if r.direction in out:
-                out[r.direction] += r.nbytes
-    out["total"] = out["forward"] + out["backward"]
+            out[r.direction] += r.nbytes
+    out["total"] = sum(out[k] for k in DIRECTIONS)
     return out
+
+
+def time_to_fraction(history: Sequence[Mapping], fraction: float = 0.95) -> float:
+    """Simulated time at the end of the first epoch whose test accuracy reaches ``fraction``
+    of the final epoch's (NaN without history or with a non-finite final accuracy)."""
+    if not history:
+        return math.nan
+    final = history[-1].get("test_accuracy")
+    if final is None or not math.isfinite(final):
+        return math.nan
+    return next(float(row["sim_time_s"]) for row in history if row["test_accuracy"] >= fraction * final)
 
 
 def bytes_by_epoch(records: Iterable[Transfer] | TransferTable) -> dict[int, dict[str, int]]:

@@ -7,9 +7,9 @@ A *program* is what one node does during an epoch, as a list of ops:
 * ``(SEND, ids)``: hand each transfer in ``ids`` to its channel, in that order.
 
 The executor knows nothing about learning: it sees transfer ids, channels and sizes.
-Paradigms (INL today; federated and split learning later) are program *builders*
-(:func:`inl_programs`), and faults will be events acting on channels and processes, so
-neither edits the executor.  Each direction of a link is a FIFO channel: a transfer
+Paradigms are program *builders* (:func:`inl_programs` here; centralised, federated and
+split learning over multi-hop routes in :mod:`inl_sim.sim.routed`), and faults will be
+events acting on channels and processes, so neither edits the executor.  Each direction of a link is a FIFO channel: a transfer
 starts at ``max(send time, channel free)`` and arrives ``8 * nbytes / capacity_bps +
 latency_s`` after it started, exactly as :class:`inl_sim.sim.links.Channel` does.
 """

@@ -1,6 +1,7 @@
 """Wing 5, study: runs, comparisons, sweeps and surveys, and the folders they write.
 
-Lives here: one run (``experiment``: prepare, train, evaluate, run), methods x seeds and
+Lives here: one run (``experiment``: prepare, train, evaluate, run; paradigms beside INL
+in ``paradigms``, one runner per paradigm in ``RUNNERS``, over ``routed``'s setup and epoch loop), methods x seeds and
 grids (``comparison``), topology surveys (``survey``), the rate curve study
 (``ratecurve``), the finite-expert-bank study (``experts``), results folders (``results``), the rules of what may be written,
 replaced and locked (``folders``: safe names, ``.inl-sim`` markers, one lock per study,

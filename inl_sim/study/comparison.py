@@ -228,7 +228,8 @@ def summary_rows(runs: Mapping[str, Sequence[RunResult]], *, reference: str | No
     for name, items in summaries.items():
         ok = [s for s in items if s.get("status", "ok") == "ok"]
         diverged = [s["seed"] for s in items if s.get("status", "ok") != "ok"]
-        row: dict[str, Any] = {"method": name, "mode": items[0]["mode"], "n_seeds": len(items), "n_ok": len(ok),
+        row: dict[str, Any] = {"method": name, "mode": items[0]["mode"], "paradigm": items[0].get("paradigm", "inl"),
+                               "n_seeds": len(items), "n_ok": len(ok),
                                "n_diverged": len(diverged), "diverged_seeds": diverged,
                                "n_active_edges": items[0]["n_active_edges"], "gate": items[0]["gate"],
                                "beta": items[0]["beta"]}

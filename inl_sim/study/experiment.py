@@ -26,7 +26,9 @@ from inl_sim.network.routing import TrainingGraph
 from inl_sim.scenario import Scenario, load_scenario
 from inl_sim.sim.accounting import TransferTable
 from inl_sim.sim.energy import Energy, run_energy, training_flops
-from inl_sim.sim.metrics import exchange_bytes
+from inl_sim.sim.metrics import exchange_bytes, time_to_fraction
+from inl_sim.study.paradigms import RUNNERS, Outcome
+from inl_sim.study.routed import inl_inference_cost, prepare_routed
 from inl_sim.study.setup import RunSetup, check_seed, prepare
 from inl_sim.study.show import nominal_bits_per_value
 from inl_sim.study.training import estimator_rate_bits, evaluate, link_rate_bits, train
@@ -75,6 +77,14 @@ class RunResult:
     # the final model on the training split, evaluated exactly as the test split is
     train_accuracy: float = math.nan
     train_loss: float = math.nan
+    #: bytes by direction beyond INL's: federated parameters, centralised raw views
+    exchange_bytes_parameters: int = 0
+    exchange_bytes_raw_data: int = 0
+    #: classifying one test sample over the network, apart from training
+    inference_bytes_per_sample: int | None = None
+    inference_latency_s: float | None = None
+    #: paradigm-specific numbers (e.g. federated accuracy per client and with late fusion)
+    extra: dict = field(default_factory=dict)
 
     @property
     def active_edges(self) -> tuple[tuple[NodeId, NodeId], ...]:
@@ -96,12 +106,17 @@ class RunResult:
     def summary(self) -> dict[str, Any]:
         """The flat numbers written to ``summary.json``."""
         return {
-            "method": self.method, "mode": self.graph.mode, "seed": self.seed,
+            "method": self.method, "mode": self.graph.mode, "paradigm": self.scenario.paradigm, "seed": self.seed,
             "scenario": self.scenario.name, "accuracy": self.accuracy, "test_loss": self.test_loss,
             "train_accuracy": self.train_accuracy, "train_loss": self.train_loss,
             "generalisation_gap": self.generalisation_gap,
             "exchange_bytes": self.exchange_bytes, "exchange_bytes_forward": self.exchange_bytes_forward,
-            "exchange_bytes_backward": self.exchange_bytes_backward, "sim_time_s": self.sim_time_s,
+            "exchange_bytes_backward": self.exchange_bytes_backward,
+            "exchange_bytes_parameters": self.exchange_bytes_parameters,
+            "exchange_bytes_raw_data": self.exchange_bytes_raw_data, "sim_time_s": self.sim_time_s,
+            "time_to_95pct_s": time_to_fraction(self.history, 0.95),
+            "inference_bytes_per_sample": self.inference_bytes_per_sample,
+            "inference_latency_s": self.inference_latency_s, **self.extra,
             "sim_time_per_epoch_s": self.sim_time_per_epoch_s, "wall_time_s": self.wall_time_s,
             "n_active_edges": self.n_active_edges, "n_nodes": self.network.graph.number_of_nodes(),
             "n_links": self.network.graph.number_of_edges(), "epochs": len(self.history),
@@ -149,12 +164,18 @@ def run(scenario: Scenario | str | Path | Mapping, seed: int | None = None, *, m
     """
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     seed = check_seed(sc.seed if seed is None else seed)
-    label = method or sc.routing.mode
+    label = method or (sc.routing.mode if sc.paradigm == "inl" else sc.paradigm)
     if out_dir is not None:
         from inl_sim.study.folders import check_run_target
         check_run_target(Path(out_dir), overwrite)  # before training, not after
     with _torch_threads(threads):
         t0 = time.perf_counter()
+        if sc.paradigm != "inl":
+            result = run_routed(sc, seed, label, t0)
+            if out_dir is not None:
+                from inl_sim.study.results import write_run
+                write_run(result, Path(out_dir), overwrite=overwrite)
+            return result
         setup = prepare(sc, seed)
         try:
             history = train(setup, label=label, progress=progress, t0=t0)
@@ -204,7 +225,35 @@ def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> 
         rate_bits_by_estimator=by_estimator,
         rate_prior_nbytes=prior_nbytes(latent, setup.graph.edges) if latent else None,
         energy=_energy(setup, len(history)), train_accuracy=on_train["accuracy"], train_loss=on_train["loss"],
+        **dict(zip(("inference_bytes_per_sample", "inference_latency_s"), inl_inference_cost(
+            setup.network, setup.graph, setup.modules, setup.engine.forward_codec, setup.dataset.test_views))),
     )
+
+
+def run_routed(sc: Scenario, seed: int, label: str, t0: float) -> RunResult:
+    """A paradigm other than INL (:data:`inl_sim.study.paradigms.RUNNERS`), as a :class:`RunResult`."""
+    run_ = prepare_routed(sc, seed)
+    try:
+        out = RUNNERS[sc.paradigm](run_, t0)
+    except DivergedError as exc:
+        log.info("%s %s seed %d diverged: %s", sc.name, label, seed, exc)
+        out = Outcome(list(exc.history), math.nan, math.nan, None, None)
+        status = {"status": "diverged", "diverged": {"epoch": exc.epoch, "step": exc.step,
+                                                      "node": exc.node, "reason": str(exc)}}
+    else:
+        status = {}
+    totals = exchange_bytes(run_.ledger.records)
+    energy = run_energy(run_.ledger.records, run_.flops, sc.energy, nodes=list(run_.network.graph),
+                        sim_time_s=run_.sim_time_s)
+    return RunResult(
+        scenario=sc, seed=seed, method=label, network=run_.network, graph=run_.graph, accuracy=out.accuracy,
+        test_loss=out.test_loss, exchange_bytes=totals["total"], exchange_bytes_forward=totals["forward"],
+        exchange_bytes_backward=totals["backward"], exchange_bytes_parameters=totals["parameters"],
+        exchange_bytes_raw_data=totals["raw_data"], sim_time_s=run_.sim_time_s,
+        wall_time_s=time.perf_counter() - t0, rate_bits=None, rate_bits_per_link={}, rate_estimator="n/a",
+        history=out.history, transfers=run_.ledger.records, energy=energy,
+        inference_bytes_per_sample=out.inference_bytes, inference_latency_s=out.inference_latency_s,
+        extra=out.extra, train_accuracy=out.train_accuracy, train_loss=out.train_loss, **status)
 
 
 def _diverged(setup: RunSetup, label: str, exc: DivergedError, wall_s: float) -> RunResult:

@@ -12,6 +12,7 @@ from statistics import fmean
 from typing import Iterable, Sequence
 
 from inl_sim.network import build_network
+from inl_sim.network.routes import route_hops, sensor_routes
 from inl_sim.network.routing import TrainingGraph, build_training_graph
 from inl_sim.scenario import Scenario
 
@@ -58,6 +59,16 @@ def _training_graph_lines(tg: TrainingGraph, limit: int) -> str:
             f"{_spread('hops to fusion', list(_depths(tg)))}")
 
 
+def _routes_line(tree: TrainingGraph, limit: int) -> str:
+    """The sensor-to-fusion routes that centralised, FL and SL send over (the tree's paths)."""
+    routes = sensor_routes(tree)
+    hops = list(route_hops(routes).values())
+    line = f"routes of centralised/fl/sl: {sum(hops)} hops over {len(hops)} sensors; {_spread('hops', hops)}"
+    if len(routes) <= limit:
+        line += "; " + ", ".join("->".join(map(str, path)) for path in routes.values())
+    return line
+
+
 def describe(scenario: Scenario, *, seed: int = 0, limit: int = LIST_LIMIT) -> str:
     """Human-readable view of the topology, roles and both training graphs (``show``).
 
@@ -80,7 +91,10 @@ def describe(scenario: Scenario, *, seed: int = 0, limit: int = LIST_LIMIT) -> s
                                   dense_ties=sc.routing.dense_ties)
         counts[mode] = tg.n_edges
         lines.append(_training_graph_lines(tg, limit))
+        if mode == "spt":
+            lines.append(_routes_line(tg, limit))
     lines.append(f"spt/dense links: {counts['spt']}/{counts['dense']} = {counts['spt'] / counts['dense']:.4f} "
                  f"(exchange reduction {1 - counts['spt'] / counts['dense']:.1%} with equal message widths)")
-    lines.append(f"this scenario trains with routing.mode = {sc.routing.mode!r}, cost = {sc.routing.cost!r}")
+    lines.append(f"this scenario trains paradigm {sc.paradigm!r} with routing.mode = {sc.routing.mode!r}, "
+                 f"cost = {sc.routing.cost!r}")
     return "\n".join(lines)

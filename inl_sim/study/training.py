@@ -66,6 +66,8 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
             "train_rate_bits": _train_rate_bits(setup.graph, stats),
             "exchange_bytes": epoch_bytes["total"], "exchange_bytes_forward": epoch_bytes["forward"],
             "exchange_bytes_backward": epoch_bytes["backward"], "sim_time_s": setup.engine.sim_time_s,
+            "exchange_bytes_cumulative": epoch_bytes["total"] + (history[-1]["exchange_bytes_cumulative"]
+                                                                 if history else 0),
             "wall_time_s": time.perf_counter() - t0,
         })
         log.info("%s %s seed %d epoch %d: test accuracy %.4f", sc.name, label, setup.seed, epoch, ev["accuracy"])
