@@ -59,7 +59,9 @@ ZERO_INVALID = {"topology.n_nodes", "data.n_train", "data.n_test", "data.n_class
                 "topology.capacity_rule.bps", "topology.capacity_rule.low_bps", "topology.capacity_rule.high_bps",
                 "topology.capacity_rule.ref_km", "topology.capacity_rule.exponent", "topology.wireless.bandwidth_hz",
                 "topology.wireless.area_m", "topology.wireless.path_loss.exponent",
-                "topology.wireless.path_loss.ref_distance_m"}
+                "topology.wireless.path_loss.ref_distance_m",
+                "experts.n_experts", "experts.k", "experts.n_pretrain", "experts.expert_steps", "experts.hidden_dim",
+                "experts.n_selection", "experts.n_resamples", "experts.batch_size", "experts.temperature", "experts.lr"}
 # decibel quantities: a negative number is a valid level
 NEGATIVE_VALID: set[str] = {"topology.wireless.tx_power_dbm", "topology.wireless.noise_dbm_per_hz",
                             "topology.wireless.min_snr_db", "topology.wireless.path_loss.ref_loss_db"}
@@ -67,10 +69,12 @@ HUGE_INVALID_FLOATS = {"limits.memory_fraction", "limits.max_hours"}
 CHOICE_FIELDS = {"data.kind", "model.aggregation", "routing.mode", "routing.dense_ties", "gate.kind",
                  "message.encoding", "message.grad_encoding", "training.optimizer", "topology.generator",
                  "routing.cost", "simulation.engine", "simulation.device", "gate.rate",
-                 "topology.capacity_rule.rule", "topology.wireless.path_loss.model", "faults.policy",
+                 "topology.capacity_rule.rule", "topology.wireless.path_loss.model",
+                 "experts.placement", "experts.routing", "experts.choice_coding", "experts.bank", "faults.policy",
                  "faults.stragglers.kind", "faults.capacity.kind"}
 SKIP = {"topology.params", "topology.nodes", "topology.edges", "topology.fusion", "topology.sensors",
         "topology.file", "gate.node_beta", "compare.methods", "compare.reference", "compare.rate_reference",
+        "experts.nodes", "experts.router", "experts.alphas",  # node ids and the alpha list: tests/test_experts.py
         # lists and maps of the faults section: their own table in tests/test_faults.py
         "faults.link_loss", "faults.events", "faults.stragglers.factors", "faults.stragglers.nodes",
         "faults.stragglers.trace", "faults.capacity.schedule", "faults.capacity.links"}

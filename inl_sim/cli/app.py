@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from inl_sim import __version__
-from inl_sim.cli.commands import (cmd_compare, cmd_rate_curve, cmd_report, cmd_run, cmd_scenarios, cmd_show,
-                                  cmd_sweep, cmd_topologies)
+from inl_sim.cli.commands import (cmd_compare, cmd_experts, cmd_rate_curve, cmd_report, cmd_run, cmd_scenarios,
+                                  cmd_show, cmd_sweep, cmd_topologies)
 from inl_sim.cli.common import (EXIT_BAD_INPUT, EXIT_SIGINT, EXIT_SIGTERM, _add_executor_flags, _count,
                                 _one_line)
 from inl_sim.errors import InlSimError
@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stand-in for an unused child's message: its training-set mean (default) or zeros")
     p.add_argument("--max-children", type=int, default=6,
                    help="all 2^m subsets up to m children (default 6), else none/singletons/leave-one-out/all")
+    add("experts", cmd_experts, "finite expert bank on the network: I(S;W), gap and bounds over alpha, "
+        "accuracy-rate curve, routed vs broadcast bytes").add_argument("--seed", type=int, default=None)
     _add_topologies(sub)
     text = "rebuild report.html (self-contained, opens offline) from a compare, sweep or run folder"
     p = sub.add_parser("report", help=text, description=text)

@@ -132,6 +132,13 @@ def cmd_rate_curve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experts(args: argparse.Namespace) -> int:
+    sc = _load(args)
+    from inl_sim.report.experts import run_experts
+    print(run_experts(sc, args.seed, _default_out(sc, args, "experts"), progress=_progress(args)))
+    return 0
+
+
 def cmd_scenarios(args: argparse.Namespace) -> int:
     rows = describe_scenarios()
     width = max([len("name"), *(len(name) for name, _ in rows)])

@@ -7,9 +7,10 @@ rules and fibre latency (``library``), radio links from positions and a link bud
 (``build``), the ``most_central`` fusion rule (``centrality``: closeness up to 1,000
 nodes, BFS sweeps above), and the training graphs, dense and Dijkstra trees
 (``routing``), control spanning trees (``trees``: bfs, random, max-capacity), and the
-sensor-to-fusion routes other paradigms send over (``routes``), and fault schedules
-(``faults``: scheduled and random link/node failures, per-link loss, the surviving
-network; ``dynamics``: time-varying capacity and stragglers).  Setup is O(V + E log V) time and O(V + E) memory: 10,000 nodes in
+sensor-to-fusion routes other paradigms send over (``routes``), and where a bank of experts sits
+with the routes of its messages (``experts``), and fault schedules (``faults``: scheduled
+and random link/node failures, per-link loss, the surviving network; ``dynamics``:
+time-varying capacity and stragglers).  Setup is O(V + E log V) time and O(V + E) memory: 10,000 nodes in
 well under a second, 100,000 in seconds (``gcpause`` keeps the cyclic collector out of
 it).  Never touches a tensor.
 May import: ``inl_sim.errors`` and ``inl_sim.scenario``.

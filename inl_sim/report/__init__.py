@@ -2,8 +2,9 @@
 
 Lives here: the figure builders (``figures``, ``timeline``, ``energy``: the energy map
 from each run's ``energy.json``; ``progress``: accuracy vs cumulative bytes and simulated
-time; ``routed``: per-link bytes of the paradigms that send over routes; ``faults``: the fault
-timeline and accuracy through a failure from each run's ``faults.json``) and the
+time; ``routed``: per-link bytes of the paradigms that send over routes; ``experts``: the
+expert-bank page; ``faults``: the fault timeline and accuracy through a failure from each
+run's ``faults.json``) and the
 self-contained HTML report (``html``).  Reads what a study wrote; never runs the simulator and never
 imports torch.
 May import: ``inl_sim.errors``, ``inl_sim.sim.accounting`` and ``metrics`` (records and

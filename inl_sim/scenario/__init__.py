@@ -1,7 +1,8 @@
 """Wing 1, scenario: the boundary. YAML/dict -> validated frozen dataclasses.
 
 Lives here: the schema (``spec``: one frozen dataclass per section, with the defaults of
-``shared/METHOD.md``; the paradigms' sections in ``paradigms``; and the names of the registries right of this wing), field-by-field
+``shared/METHOD.md``; the paradigms' sections in ``paradigms``; the ``experts``
+section in ``experts``; and the names of the registries right of this wing), field-by-field
 conversion and validation (``convert``), value ranges, size caps and generator parameters
 (``limits``), the resource estimate checked before anything is built (``budget``), YAML
 read within limits on size, depth, aliases and integers (``yamlsafe``), the shipped

@@ -21,6 +21,7 @@ from typing import Any, Callable, Collection, Mapping, Union
 from inl_sim.errors import RoutingError, ScenarioError, short
 from inl_sim.scenario.budget import check_budget
 from inl_sim.scenario.faults import FaultsSpec, check_faults_engine, to_faults
+from inl_sim.scenario.experts import EXPERTS_CONVERTERS, ExpertsSpec, validate_experts
 from inl_sim.scenario.limits import (MAX_ID_CHARS, MAX_INT, MAX_SIZE, check_generator_params, clip, in_range,
                                      spec_error, valid_node_id)
 from inl_sim.scenario.rules import CHOICES, RULES
@@ -172,6 +173,7 @@ _SPECIAL: dict[object, Callable[[object, str], object]] = {
     Union[SensorSpec, None]: lambda v, p: None if v is None else _to_sensors(v, p),
     tuple[MethodSpec, ...]: _to_methods,
     FaultsSpec: to_faults,
+    **EXPERTS_CONVERTERS,
 }
 
 
@@ -271,6 +273,8 @@ def validate_spec(obj: object, path: str) -> None:
         for key, value in obj.node_beta.items():
             if _to_float(value, f"{path}.node_beta.{key}") < 0:
                 raise spec_error(f"{path}.node_beta.{key}", value, "must be >= 0", "the rate penalty weight cannot be negative")
+    if isinstance(obj, ExpertsSpec):
+        validate_experts(obj, path)
     if isinstance(obj, RoutingSpec) and isinstance(obj.cost, str) and obj.cost not in EDGE_COSTS:
         raise spec_error(f"{path}.cost", obj.cost, f"is not one of {list(EDGE_COSTS)}",
                          "choose one of them, or pass a callable (u, v, attrs) -> float from Python", RoutingError)

@@ -1,8 +1,7 @@
 """The scenario schema: frozen dataclasses, one per section of a scenario file.
 
-Plain data with the defaults of ``shared/METHOD.md``; no parsing and no validation
-(``inl_sim.scenario`` turns YAML or dicts into these, checking every value once).  Kept
-apart so that the schema can be read on one screen and imported without PyYAML.
+Plain data with the defaults of ``shared/METHOD.md``; ``convert`` parses and checks them,
+once.  Kept apart so that the schema reads on one screen and imports without PyYAML.
 """
 
 from __future__ import annotations
@@ -11,14 +10,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Union
 
 from inl_sim.scenario.faults import FaultsSpec
+from inl_sim.scenario.experts import ExpertsSpec
 from inl_sim.scenario.paradigms import ParadigmSections
 
 __all__ = [
-    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS",
-    "GATE_KINDS", "ENCODINGS", "AGGREGATIONS", "ROUTING_MODES", "EDGE_COSTS", "DENSE_TIES", "OPTIMIZERS", "DATA_KINDS",
-    "LimitsSpec", "Distribution", "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec",
-    "GateSpec", "MessageSpec", "TrainingSpec", "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario",
-    "RATE_CHOICES", "CapacityRule", "PathLossSpec", "WirelessSpec", "EnergySpec", "CAPACITY_RULES",
+    "NodeId", "FUSION_RULES", "SENSOR_RULES", "GENERATORS", "DISTRIBUTIONS", "GATE_KINDS", "ENCODINGS", "AGGREGATIONS",
+    "ROUTING_MODES", "EDGE_COSTS", "DENSE_TIES", "OPTIMIZERS", "DATA_KINDS", "LimitsSpec", "Distribution",
+    "SensorSpec", "TopologySpec", "DataSpec", "ModelSpec", "RoutingSpec", "GateSpec", "MessageSpec", "TrainingSpec",
+    "SimulationSpec", "MethodSpec", "CompareSpec", "Scenario", "RATE_CHOICES", "CapacityRule", "PathLossSpec",
+    "WirelessSpec", "EnergySpec", "CAPACITY_RULES",
 ]
 
 NodeId = Union[int, str]
@@ -47,8 +47,7 @@ DATA_KINDS = ("synthetic", "digits")
 class Distribution:
     """A link/node attribute given as a constant or a seeded random draw.
 
-    YAML forms: ``1.0e6``, ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``,
-    ``{choice: [a, b, c]}``.
+    YAML forms: ``1.0e6``, ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``, ``{choice: [a, b, c]}``.
     """
 
     kind: str = "constant"
@@ -338,3 +337,4 @@ class Scenario(ParadigmSections):
     energy: EnergySpec = EnergySpec()
     faults: FaultsSpec = FaultsSpec()
     limits: LimitsSpec = LimitsSpec()
+    experts: ExpertsSpec = ExpertsSpec()

@@ -14,7 +14,8 @@ autograd graph (``plane``), its batched same-signature node groups (``stacked``)
 link functions and stacked codecs (``linkfn``) and the epoch traffic it hands the
 network plane and the ledger (``traffic``).  A new paradigm's timing is a program builder in ``programs``; those of centralised,
 federated and split learning, whose messages cross multi-hop routes one ledger record per
-hop, are in ``routed``.
+hop, are in ``routed``;
+``experts`` times a routed expert bank hop by hop.
 May import: ``inl_sim.errors``, ``scenario``, ``network``, ``learning``.
 New gates, codecs, costs or faults never edit this wing: they plug into the registries
 of the wings to its left.
