@@ -8,7 +8,7 @@ Quickstart::
     cmp = inl_sim.compare(sc, modes=["dense", "spt"], seeds=range(5))
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from inl_sim.errors import InlSimError, RoutingError, ScenarioError, TopologyError  # noqa: E402
 from inl_sim.scenario import Scenario, load_scenario  # noqa: E402
