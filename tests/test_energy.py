@@ -94,3 +94,16 @@ def test_run_reports_energy_from_its_records(tmp_path) -> None:
     assert sum(emap[method]["nodes"].values()) == pytest.approx(s["energy_j"])
     assert emap[method]["links"][("1", "2")] == pytest.approx(res.energy.link_j[(1, 2)]["tx_j"]
                                                             + res.energy.link_j[(2, 1)]["tx_j"])
+
+
+def test_energy_of_the_columnar_ledger_equals_that_of_its_records() -> None:
+    """The numpy path (a TransferTable) and the record-by-record path give the same joules."""
+    from inl_sim.scenario.spec import EnergySpec
+    from inl_sim.sim.energy import run_energy
+    from inl_sim.sim.table import Transfer, TransferTable
+    rows = [Transfer(0, s, u, v, d, 8, nb, 0.0, 0.0, 0.0) for s, (u, v, d, nb) in enumerate(
+        [(3, 1, "forward", 100), ("a", 1, "forward", 7), (1, 3, "backward", 40), (3, 1, "forward", 1)])]
+    spec = EnergySpec(tx_j_per_bit=2.0, rx_j_per_bit=3.0, j_per_flop=0.0)
+    table, listed = (run_energy(r, {}, spec, nodes=[1, 3, "a"]) for r in (TransferTable.from_records(rows), rows))
+    assert table.link_j == listed.link_j and list(table.link_j) == [(3, 1), ("a", 1), (1, 3)]
+    assert table.link_j[(3, 1)]["bits"] == 101 * 8 and table.node_j == listed.node_j
