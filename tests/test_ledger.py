@@ -82,24 +82,25 @@ def test_records_is_a_snapshot_and_read_only() -> None:
         snap.columns["nbytes"][0] = 1
 
 
-def test_at_most_49_bytes_per_transfer() -> None:
-    """47 bytes for the ten transfer fields, plus attempt (uint8) and delivered (bool)."""
+def test_at_most_48_bytes_per_transfer() -> None:
+    """47 bytes: the twelve transfer fields, attempt (uint8) and delivered (bool) included
+    (step is uint16, widened when an epoch has more than 65,535 steps)."""
     ledger = Ledger(nodes=NODES)
     ledger.extend_columns(*columns_of(random_records(3000, 4, NODES), NODES))
     for r in random_records(9000, 5, NODES):
         ledger.add(r)
     per_row = sum(np.dtype(c.dtype).itemsize for c in ledger.columns().values())
-    assert per_row == 49 and ledger.bytes_per_transfer() == 49.0
-    assert ledger.records.nbytes == 49 * 12_000
+    assert per_row == 47 and ledger.bytes_per_transfer() == 47.0
+    assert ledger.records.nbytes == 47 * 12_000
 
 
 def test_columns_widen_when_values_do_not_fit() -> None:
     ledger = Ledger(nodes=[0, 1])
     ledger.add(Transfer(0, 0, 1, 0, "forward", 4, 16, 0.0, 0.0, 1.0))
-    big = Transfer(70_000, 0, 0, 1, "backward", 2 ** 33, 2 ** 35, 1.0, 1.0, 2.0)
+    big = Transfer(70_000, 70_000, 0, 1, "backward", 2 ** 33, 2 ** 35, 1.0, 1.0, 2.0)
     ledger.add(big)
     assert ledger.records[1] == big
-    assert ledger.columns()["nbytes"].dtype == np.int64 and ledger.columns()["epoch"].dtype == np.int64
+    assert all(ledger.columns()[f].dtype == np.int64 for f in ("nbytes", "epoch", "step"))
     assert ledger.total_bytes() == 16 + 2 ** 35
 
 

@@ -2,7 +2,7 @@
 
 Every metric about communication (exchange bytes, per-link and per-epoch splits, the
 timeline of one step) is computed from these records and nothing else.  The ledger
-stores them as numpy columns in blocks (49 bytes per transfer, see
+stores them as numpy columns in blocks (47 bytes per transfer, see
 :data:`~inl_sim.sim.table.COLUMN_DTYPES`): the learning and network planes append a whole
 epoch at once with :meth:`Ledger.extend_columns`; the reference engine appends one
 :class:`Transfer` at a time with :meth:`Ledger.add`.  :attr:`Ledger.records` is a

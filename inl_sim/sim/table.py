@@ -1,6 +1,6 @@
 """Transfer records as columns: the :class:`Transfer` record and the :class:`TransferTable` view.
 
-A run moves millions of messages, so the ledger keeps them as numpy columns (49 bytes
+A run moves millions of messages, so the ledger keeps them as numpy columns (47 bytes
 per transfer) rather than Python objects.  :class:`TransferTable` is how users see them:
 ``len()``, iteration and integer indexing give :class:`Transfer` namedtuples with the
 original node ids and direction names; slicing or a mask gives a smaller table;
@@ -25,10 +25,11 @@ __all__ = ["Transfer", "FIELDS", "DIRECTIONS", "COLUMN_DTYPES", "TransferTable",
 NodeId = Hashable
 DIRECTIONS = ("forward", "backward", "parameters", "raw_data")
 
-#: Compact column types (49 bytes per transfer); an integer column is widened to int64
-#: the first time a value does not fit (e.g. a message over 4 GiB, epoch 65,536, attempt 256).
+#: Compact column types (47 bytes per transfer, issue #7's limit is 48); an integer column
+#: is widened to int64 the first time a value does not fit (e.g. a message over 4 GiB,
+#: epoch or step 65,536, attempt 256).
 COLUMN_DTYPES: dict[str, np.dtype] = {
-    "epoch": np.dtype(np.uint16), "step": np.dtype(np.int32), "src": np.dtype(np.int32),
+    "epoch": np.dtype(np.uint16), "step": np.dtype(np.uint16), "src": np.dtype(np.int32),
     "dst": np.dtype(np.int32), "direction": np.dtype(np.uint8), "n_values": np.dtype(np.uint32),
     "nbytes": np.dtype(np.uint32), "t_send_s": np.dtype(np.float64), "t_start_s": np.dtype(np.float64),
     "t_arrive_s": np.dtype(np.float64), "attempt": np.dtype(np.uint8), "delivered": np.dtype(np.bool_),
