@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from inl_sim.learning.gating import GateOutput, GaussianGate, GumbelGate, NoGate
 from inl_sim.learning.information import gaussian_kl_standard_normal
+from inl_sim.learning.rates import RATE_ESTIMATORS
 from inl_sim.learning.modules import NodeModule
 
 __all__ = ["StackedGroup", "SingleGroup", "signature", "stackable"]
@@ -37,7 +38,7 @@ NodeId = Hashable
 #: ``__init__`` and ``forward`` as verified by tests/test_equivalence.py.  A gate whose code
 #: changed (or a new gate) runs per node through its own module (:class:`SingleGroup`),
 #: which is exact by construction, until the batched path is checked against it again.
-_VERIFIED = {NoGate: "a9efc98805d2510b", GaussianGate: "838c4e4cb8606ef3", GumbelGate: "9f328351a7c5c4e2"}
+_VERIFIED = {NoGate: "a9efc98805d2510b", GaussianGate: "24af0d9ecb907244", GumbelGate: "9f328351a7c5c4e2"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,11 +53,17 @@ def _verified(cls: type) -> bool:
     return ok
 
 
+#: buffers the batched path keeps stacked beside the parameters (the Gaussian gate's
+#: learned prior, updated every batch); a gate with any other buffer runs per node
+_STACKED_BUFFERS = {GaussianGate: {"prior_mean", "prior_log_var"}}
+
+
 def stackable(module: NodeModule) -> bool:
     """Modules the batched path reproduces exactly (verified gates, the standard MLPs)."""
-    # a gate with state outside its parameters (the Gaussian gate's learned prior, a buffer
-    # it updates every batch) runs per node: the stacked path holds parameters only
-    return module.gate is None or (not list(module.gate.buffers()) and _verified(type(module.gate)))
+    if module.gate is None:
+        return True
+    buffers = {name for name, _ in module.gate.named_buffers()}
+    return buffers <= _STACKED_BUFFERS.get(type(module.gate), set()) and _verified(type(module.gate))
 
 
 def signature(module: NodeModule, n_children: int) -> tuple:
@@ -99,10 +106,22 @@ class StackedGroup:
         self.gate_kind = "none" if gate is None or isinstance(gate, NoGate) else type(gate).__name__
         if isinstance(gate, GumbelGate):
             self.temperature, self.hard = gate.temperature, gate.hard
+        if isinstance(gate, GaussianGate):
+            self._stack_prior(gate)
         self.has_rate = self.gate_kind != "none" and first.head is None
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    def _stack_prior(self, gate: GaussianGate) -> None:
+        """The nodes' learned priors as (G, d) buffers; on the CPU the modules' buffers
+        become rows of them, so evaluation reads the prior training moved."""
+        self.rate_kind, self.momentum = gate.rate, gate.PRIOR_MOMENTUM
+        self.prior = [torch.stack([getattr(m.gate, name).detach() for m in self.modules]).to(self.device)
+                      for name in ("prior_mean", "prior_log_var")]                    # (G, d) each
+        if self.device.type == "cpu":
+            for g, m in enumerate(self.modules):
+                m.gate.prior_mean, m.gate.prior_log_var = self.prior[0][g], self.prior[1][g]
 
     # ------------------------------------------------------------------ parameters
     def sync_modules(self) -> None:
@@ -114,6 +133,9 @@ class StackedGroup:
                 named = dict(m.named_parameters())
                 for name, stacked in self.params.items():
                     named[name].copy_(stacked[g].to(named[name].device))
+                if self.gate_kind == "GaussianGate":
+                    m.gate.prior_mean.copy_(self.prior[0][g].to(m.gate.prior_mean.device))
+                    m.gate.prior_log_var.copy_(self.prior[1][g].to(m.gate.prior_log_var.device))
 
     def expose_grads(self) -> None:
         """Give each module parameter its row of the stacked gradient (for inspection)."""
@@ -126,7 +148,11 @@ class StackedGroup:
         return [p[row] for p in self.params.values()]
 
     def gate_outputs(self, out: torch.Tensor, rate: torch.Tensor | None) -> list[GateOutput]:
-        """Each sender's gate output (message and rate), for codecs that need the gate."""
+        """Each sender's gate output (message and rate; a Gaussian gate's channel and prior
+        too), for codecs that need the gate."""
+        if self.gate_kind == "GaussianGate":
+            mu, sigma, (m, log_v) = self._channel
+            return [GateOutput(out[g], rate[g], mu[g], sigma[g], (m[g], log_v[g])) for g in range(len(self.nodes))]
         return [GateOutput(out[g], None if rate is None else rate[g]) for g in range(len(self.nodes))]
 
     # ------------------------------------------------------------------ forward
@@ -162,12 +188,31 @@ class StackedGroup:
             return self._linear("head", z), None
         if self.gate_kind == "GaussianGate":
             mu, log_var = self._linear("gate.stats", z).chunk(2, dim=-1)          # (G, B, d) each
-            log_var = log_var.clamp(-12.0, 6.0)
-            rate = gaussian_kl_standard_normal(mu, log_var).mean(-1)              # (G,)
-            return mu + torch.exp(0.5 * log_var) * noise, rate
+            return self._gaussian(mu, log_var.clamp(-12.0, 6.0), noise)
         if self.gate_kind == "GumbelGate":
             return self._gumbel(z, noise)
         return z, None
+
+    def _gaussian(self, mu: torch.Tensor, log_var: torch.Tensor, noise: torch.Tensor) -> tuple:
+        """GaussianGate.forward for G nodes: sample, penalised rate (G,), prior update."""
+        prior = (self.prior[0].clone(), self.prior[1].clone())   # what receivers held before this batch
+        with torch.no_grad():   # each node's moment-matched prior, moved by the gate's momentum
+            m = mu.mean(1)                                                         # (G, d)
+            v = log_var.exp().mean(1) + (mu - m.unsqueeze(1)).square().mean(1)
+            a = self.momentum
+            self.prior[0].mul_(1 - a).add_(a * m)
+            log_v = v.clamp_min(1e-12).log()                                     # as rates.moment_matched_prior
+            self.prior[1].copy_(((1 - a) * self.prior[1].exp() + a * log_v.exp()).log())
+        sigma = torch.exp(0.5 * log_var)
+        t = mu + sigma * noise                                                     # (G, B, d)
+        if self.rate_kind == "kl_standard_normal":
+            rate = gaussian_kl_standard_normal(mu, log_var).mean(-1)               # (G,)
+        else:
+            fn = RATE_ESTIMATORS[self.rate_kind]
+            rate = torch.vmap(lambda mu_, lv_, pm, plv, t_: fn(mu_, lv_, prior=(pm, plv), t=t_))(
+                mu, log_var, prior[0], prior[1], t)
+        self._channel = (mu, sigma, prior)
+        return t, rate
 
     def _gumbel(self, z: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self._linear("gate.logits", z)                                   # (G, B, K)
