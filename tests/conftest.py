@@ -132,3 +132,28 @@ def _restore_root_logging() -> Iterator[None]:
     yield
     root_logger.handlers[:] = handlers
     root_logger.setLevel(level)
+
+
+# A 4-node chain 3 -> 2 -> 1 -> 0 (fusion 0, sensor 3) with links and node speeds that
+# differ everywhere: closed-form timing tests compute its critical path by hand.
+CHAIN = [(3, 2, 1.0e6, 2.0e-3), (2, 1, 4.0e6, 5.0e-4), (1, 0, 2.5e7, 3.0e-3)]
+CHAIN_SPEED = {0: 3.0e6, 1: 5.0e6, 2: 7.0e6, 3: 2.0e6}
+CHAIN_FLOPS = {0: 300, 1: 0, 2: 1000, 3: 2000}
+
+
+def chain() -> tuple[Any, Any]:
+    """The chain as a (Network, its spt TrainingGraph), built by hand (no routing)."""
+    import networkx as nx
+
+    from inl_sim.network import Network
+    from inl_sim.network.routing import TrainingGraph
+    g = nx.Graph()
+    for v, s in CHAIN_SPEED.items():
+        g.add_node(v, flops_per_s=s)
+    for u, v, cap, lat in CHAIN:
+        g.add_edge(u, v, capacity_bps=cap, latency_s=lat)
+    order = (3, 2, 1, 0)
+    edges = tuple((u, v) for u, v, _, _ in CHAIN)
+    tg = TrainingGraph("spt", 0, (3,), order, edges, {3: (2,), 2: (1,), 1: (0,), 0: ()},
+                       {3: (), 2: (3,), 1: (2,), 0: (1,)}, {v: float(v) for v in order})
+    return Network(g, 0, (3,), "chain"), tg

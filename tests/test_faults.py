@@ -14,9 +14,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from conftest import explicit_topology, tiny_scenario
+from conftest import CHAIN, CHAIN_FLOPS, CHAIN_SPEED, chain, tiny_scenario
 from inl_sim.errors import ScenarioError
-from inl_sim.network import Network
 from inl_sim.network.dynamics import capacity_model
 from inl_sim.network.faults import FaultSchedule, _RandomOutages
 from inl_sim.network.routing import TrainingGraph
@@ -29,22 +28,7 @@ from inl_sim.study.experiment import run
 from inl_sim.study.setup import prepare
 from inl_sim.study.training import train
 
-CHAIN = [(3, 2, 1.0e6, 2.0e-3), (2, 1, 4.0e6, 5.0e-4), (1, 0, 2.5e7, 3.0e-3)]
-CHAIN_SPEED = {0: 3.0e6, 1: 5.0e6, 2: 7.0e6, 3: 2.0e6}
-CHAIN_FLOPS = {0: 300, 1: 0, 2: 1000, 3: 2000}
 WIDTH = 8  # values per sample of every message (float32: 32 bytes per sample)
-
-
-def chain() -> tuple[Network, TrainingGraph]:
-    g = nx.Graph()
-    for v, s in CHAIN_SPEED.items():
-        g.add_node(v, flops_per_s=s)
-    for u, v, cap, lat in CHAIN:
-        g.add_edge(u, v, capacity_bps=cap, latency_s=lat)
-    edges = tuple((u, v) for u, v, _, _ in CHAIN)
-    tg = TrainingGraph("spt", 0, (3,), (3, 2, 1, 0), edges, {3: (2,), 2: (1,), 1: (0,), 0: ()},
-                       {3: (), 2: (3,), 1: (2,), 0: (1,)}, {v: float(v) for v in (3, 2, 1, 0)})
-    return Network(g, 0, (3,), "chain"), tg
 
 
 def chain_recorder(faults: dict, seed: int = 0, steps_per_epoch: int = 4) -> tuple[FaultRecorder, Ledger]:

@@ -27,7 +27,7 @@ from inl_sim.study.training import train
 import networkx as nx
 import simpy
 
-from conftest import KITE_LINKS, MESH9, explicit_topology, tiny_scenario
+from conftest import CHAIN, CHAIN_FLOPS, CHAIN_SPEED, KITE_LINKS, MESH9, chain, explicit_topology, tiny_scenario
 
 EPOCHS = 2
 # links and node speeds that differ everywhere (dense: node 1 has three parents, 2 has two)
@@ -88,22 +88,6 @@ def test_order_of_transfers_is_the_callers() -> None:
 
 # --------------------------------------------------------------------------- closed forms
 
-CHAIN = [(3, 2, 1.0e6, 2.0e-3), (2, 1, 4.0e6, 5.0e-4), (1, 0, 2.5e7, 3.0e-3)]
-CHAIN_SPEED = {0: 3.0e6, 1: 5.0e6, 2: 7.0e6, 3: 2.0e6}
-CHAIN_FLOPS = {0: 300, 1: 0, 2: 1000, 3: 2000}
-
-
-def chain() -> tuple[Network, TrainingGraph]:
-    g = nx.Graph()
-    for v, s in CHAIN_SPEED.items():
-        g.add_node(v, flops_per_s=s)
-    for u, v, cap, lat in CHAIN:
-        g.add_edge(u, v, capacity_bps=cap, latency_s=lat)
-    order = (3, 2, 1, 0)
-    edges = tuple((u, v) for u, v, _, _ in CHAIN)
-    tg = TrainingGraph("spt", 0, (3,), order, edges, {3: (2,), 2: (1,), 1: (0,), 0: ()},
-                       {3: (), 2: (3,), 1: (2,), 0: (1,)}, {v: float(v) for v in order})
-    return Network(g, 0, (3,), "chain"), tg
 
 
 def chain_traffic(batch: list[int], nbytes_per_sample: int) -> EpochTraffic:
