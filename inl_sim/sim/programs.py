@@ -26,7 +26,7 @@ from simpy.core import NORMAL
 
 from inl_sim.network.gcpause import paused_gc
 
-__all__ = ["RECV", "COMPUTE", "SEND", "UNTIL", "Program", "Transmit", "Delivery", "run_programs", "inl_programs"]
+__all__ = ["RECV", "COMPUTE", "SEND", "UNTIL", "Program", "Transmit", "Delivery", "run_programs", "fifo", "inl_programs"]
 
 RECV, COMPUTE, SEND, UNTIL = 0, 1, 2, 3
 #: One node's ops for an epoch: (RECV, ids) | (COMPUTE, seconds) | (SEND, ids) | (UNTIL, t_s).
@@ -82,47 +82,51 @@ def run_programs(env: simpy.Environment, programs: Sequence[Program], channel: n
     (t_send_s, t_start_s, t_arrive_s), each (T,) float64, in transfer-id order.
     """
     n = len(channel)
-    t_send, t_start, t_arrive = (np.full(n, np.nan) for _ in range(3))
+    times = tuple(np.full(n, np.nan) for _ in range(3))   # t_send, t_start, t_arrive
     deliveries = [Delivery(env) for _ in range(n)]
-    chan, tx, lat = channel.tolist(), tx_s.tolist(), latency_s.tolist()
-    free = free_at_s.tolist()
-
-    def process(ops: Program) -> Generator:
-        for kind, arg in ops:
-            if kind == RECV:
-                for i in arg:
-                    event = deliveries[i]
-                    if event.callbacks is not None:  # not yet processed: wait for it
-                        yield event
-            elif kind == COMPUTE:
-                yield env.timeout(arg)
-            elif kind == UNTIL:
-                if arg > env.now:
-                    yield env.timeout(arg - env.now)
-            elif transmit is None:
-                now = env.now
-                for i in arg:
-                    c = chan[i]
-                    start = now if now > free[c] else free[c]
-                    free[c] = end = start + tx[i]
-                    arrive = end + lat[c]
-                    t_send[i], t_start[i], t_arrive[i] = now, start, arrive
-                    deliveries[i].schedule(arrive - now)
-            else:
-                now = env.now
-                for i in arg:
-                    start, arrive = transmit(i, chan[i], now, free)
-                    t_send[i], t_start[i], t_arrive[i] = now, start, arrive
-                    deliveries[i].schedule(arrive - now)
-
+    chan, free = channel.tolist(), free_at_s.tolist()
+    send = transmit if transmit is not None else fifo(tx_s.tolist(), latency_s.tolist())
     # SimPy allocates an event per transfer: hundreds of thousands of short-lived objects
     # re-trigger full collections (~40 % of the CPU time at 2,000 nodes); refcounting frees them.
     with paused_gc():
         for ops in programs:
-            env.process(process(ops))
+            env.process(_node_process(env, ops, deliveries, chan, free, send, times))
         env.run()
     free_at_s[:] = free
-    return t_send, t_start, t_arrive
+    return times
+
+
+def fifo(tx: Sequence[float], lat: Sequence[float]) -> Transmit:
+    """The fault-free rule: a transfer starts when sent or when its channel frees up, and
+    arrives its serialisation time plus the channel's latency after it starts."""
+    def transmit(i: int, c: int, now: float, free: list) -> tuple[float, float]:
+        start = now if now > free[c] else free[c]
+        free[c] = end = start + tx[i]
+        return start, end + lat[c]
+    return transmit
+
+
+def _node_process(env: simpy.Environment, ops: Program, deliveries: Sequence[Delivery], chan: Sequence[int],
+                  free: list, transmit: Transmit, times: tuple[np.ndarray, ...]) -> Generator:
+    """One node's program as a SimPy process."""
+    t_send, t_start, t_arrive = times
+    for kind, arg in ops:
+        if kind == RECV:
+            for i in arg:
+                event = deliveries[i]
+                if event.callbacks is not None:  # not yet processed: wait for it
+                    yield event
+        elif kind == COMPUTE:
+            yield env.timeout(arg)
+        elif kind == UNTIL:
+            if arg > env.now:
+                yield env.timeout(arg - env.now)
+        else:
+            now = env.now
+            for i in arg:
+                start, arrive = transmit(i, chan[i], now, free)
+                t_send[i], t_start[i], t_arrive[i] = now, start, arrive
+                deliveries[i].schedule(arrive - now)
 
 
 def inl_programs(slots: np.ndarray, children: Sequence[Sequence[int]], parents: Sequence[Sequence[int]],
