@@ -122,18 +122,7 @@ class Ledger:
 
     def bytes_per_link(self) -> dict[tuple[Hashable, Hashable, str], int]:
         """Bytes per (src, dst, direction), in order of first appearance."""
-        cols = self.columns()
-        n = len(self._nodes)
-        key = (cols["src"].astype(np.int64) * n + cols["dst"]) * len(DIRECTIONS) + cols["direction"]
-        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        sums = np.zeros(len(uniq), dtype=np.int64)
-        np.add.at(sums, inverse, cols["nbytes"].astype(np.int64))
-        out = {}
-        for k in np.argsort(first, kind="stable").tolist():
-            link, d = divmod(int(uniq[k]), len(DIRECTIONS))
-            s, t = divmod(link, n)
-            out[(self._nodes[s], self._nodes[t], DIRECTIONS[d])] = int(sums[k])
-        return out
+        return self.records.bytes_per_link()
 
     def write_csv(self, path: Path) -> None:
         write_records(path, self.records)

@@ -75,25 +75,14 @@ def training_flops(flops_per_sample: Mapping[NodeId, float], samples: int) -> di
 
 
 def _bits_per_link(records: Iterable | Any) -> dict[tuple, float]:
-    """Bits per directed link (src, dst), in order of first appearance.
-
-    A columnar table is summed with numpy (a 10,000-node epoch has 320,000 transfers);
-    anything else is one pass over its records.
-    """
-    columns = getattr(records, "columns", None)
-    if isinstance(columns, dict) and hasattr(records, "nodes"):
-        n = max(len(records.nodes), 1)
-        key = columns["src"].astype(np.int64) * n + columns["dst"]
-        uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        sums = np.zeros(len(uniq), dtype=np.float64)
-        np.add.at(sums, inverse, columns["nbytes"].astype(np.float64) * BITS_PER_BYTE)
-        out = {}
-        for k in np.argsort(first, kind="stable").tolist():
-            s, d = divmod(int(uniq[k]), n)
-            out[(records.nodes[s], records.nodes[d])] = float(sums[k])
-        return out
-    src, dst, nbytes = transfer_columns(records)
+    """Bits per directed link (src, dst), every direction and attempt, in order of first
+    appearance: summed with numpy on a columnar table, one pass over other records."""
     link_bits: dict[tuple, float] = {}
+    if hasattr(records, "bytes_per_link"):
+        for (u, v, _), nbytes in records.bytes_per_link().items():
+            link_bits[(u, v)] = link_bits.get((u, v), 0.0) + nbytes * BITS_PER_BYTE
+        return link_bits
+    src, dst, nbytes = transfer_columns(records)
     for u, v, b in zip(src, dst, (nbytes.astype(float) * BITS_PER_BYTE).tolist()):
         link_bits[(u, v)] = link_bits.get((u, v), 0.0) + b
     return link_bits
