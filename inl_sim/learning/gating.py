@@ -30,7 +30,7 @@ from torch import nn
 
 from inl_sim.errors import ScenarioError
 from inl_sim.learning.information import plugin_mutual_information
-from inl_sim.learning.rates import RATE_DESCRIPTIONS, RATE_ESTIMATORS, moment_matched_prior
+from inl_sim.learning.rates import RATE_DESCRIPTIONS, RATE_ESTIMATORS, moment_matched_prior, move_prior
 from inl_sim.scenario import GateSpec
 
 __all__ = ["GateOutput", "Gate", "NoGate", "GaussianGate", "GumbelGate", "GATES", "make_gate"]
@@ -130,9 +130,7 @@ class GaussianGate(Gate):
         """Move the prior toward this batch's moment match (the KL-optimal factorised Gaussian)."""
         with torch.no_grad():
             m, log_v = moment_matched_prior(mu, log_var)
-            a = self.PRIOR_MOMENTUM
-            self.prior_mean.mul_(1 - a).add_(a * m)
-            self.prior_log_var.copy_(((1 - a) * self.prior_log_var.exp() + a * log_v.exp()).log())
+        move_prior(self.prior_mean, self.prior_log_var, m, log_v, self.PRIOR_MOMENTUM)
 
     def draw_noise(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn((batch, self.stats.out_features // 2), generator=generator,

@@ -39,7 +39,7 @@ from inl_sim.errors import ScenarioError, field_error
 from inl_sim.learning.information import gaussian_kl_standard_normal
 
 __all__ = ["RATE_ESTIMATORS", "RATE_DESCRIPTIONS", "ESTIMATOR_NAMES", "PRIOR_BYTES_PER_VALUE", "kl_learned_prior",
-           "moment_matched_prior", "aggregate_posterior_bounds", "aggregate_posterior_upper",
+           "moment_matched_prior", "move_prior", "aggregate_posterior_bounds", "aggregate_posterior_upper",
            "gaussian_log_density_matrix", "rate_estimates", "prior_nbytes"]
 
 NodeId = Hashable
@@ -73,6 +73,15 @@ def moment_matched_prior(mu: torch.Tensor, log_var: torch.Tensor) -> tuple[torch
     m = mu.mean(0)                                                  # (d,)
     v = log_var.exp().mean(0) + (mu - m).square().mean(0)           # (d,)
     return m, v.clamp_min(1e-12).log()
+
+
+def move_prior(prior_mean: torch.Tensor, prior_log_var: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
+               momentum: float) -> None:
+    """Move a learned prior toward a batch's moment match, in place (any leading shape):
+    mean by an exponential average, variance by the same average of variances."""
+    with torch.no_grad():
+        prior_mean.mul_(1 - momentum).add_(momentum * mean)
+        prior_log_var.copy_(((1 - momentum) * prior_log_var.exp() + momentum * log_var.exp()).log())
 
 
 def gaussian_log_density_matrix(t: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from inl_sim.learning.gating import GateOutput, GaussianGate, GumbelGate, NoGate
 from inl_sim.learning.information import gaussian_kl_standard_normal
-from inl_sim.learning.rates import RATE_ESTIMATORS
+from inl_sim.learning.rates import RATE_ESTIMATORS, moment_matched_prior, move_prior
 from inl_sim.learning.modules import NodeModule
 
 __all__ = ["StackedGroup", "SingleGroup", "signature", "stackable"]
@@ -197,12 +197,8 @@ class StackedGroup:
         """GaussianGate.forward for G nodes: sample, penalised rate (G,), prior update."""
         prior = (self.prior[0].clone(), self.prior[1].clone())   # what receivers held before this batch
         with torch.no_grad():   # each node's moment-matched prior, moved by the gate's momentum
-            m = mu.mean(1)                                                         # (G, d)
-            v = log_var.exp().mean(1) + (mu - m.unsqueeze(1)).square().mean(1)
-            a = self.momentum
-            self.prior[0].mul_(1 - a).add_(a * m)
-            log_v = v.clamp_min(1e-12).log()                                     # as rates.moment_matched_prior
-            self.prior[1].copy_(((1 - a) * self.prior[1].exp() + a * log_v.exp()).log())
+            m, log_v = torch.vmap(moment_matched_prior)(mu, log_var)               # (G, d) each
+        move_prior(self.prior[0], self.prior[1], m, log_v, self.momentum)
         sigma = torch.exp(0.5 * log_var)
         t = mu + sigma * noise                                                     # (G, B, d)
         if self.rate_kind == "kl_standard_normal":
