@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch.nn import functional as F
 
-from inl_sim.learning.data import batch_indices
+from inl_sim.learning.data import batch_indices, run_stream
 from inl_sim.study.experiment import RunSetup, evaluate
 from inl_sim.learning.modules import composed_forward
 
@@ -26,7 +26,7 @@ __all__ = ["epoch_batches", "make_optimisers", "floor_train"]
 def epoch_batches(setup: RunSetup) -> list[list[torch.Tensor]]:
     """The index tensors of every epoch, drawn exactly as ``inl_sim.study.experiment.train`` does."""
     sc = setup.scenario
-    shuffle = torch.Generator().manual_seed(setup.seed * 104_729 + 3)  # train()'s shuffle stream
+    shuffle = run_stream(setup.seed)  # train()'s shuffle stream
     n = setup.dataset.n_train
     return [list(batch_indices(n, sc.training.batch_size, shuffle)) for _ in range(sc.training.epochs)]
 

@@ -22,7 +22,7 @@ import torch
 from inl_sim.errors import DataError
 from inl_sim.scenario import DataSpec
 
-__all__ = ["Dataset", "make_dataset", "batch_indices"]
+__all__ = ["Dataset", "make_dataset", "batch_indices", "run_stream", "SHUFFLE_STREAM"]
 
 NodeId = Hashable
 
@@ -108,6 +108,14 @@ def _standardise(view: np.ndarray, train: np.ndarray) -> np.ndarray:
     """Zero mean, unit variance per feature using training statistics only."""
     mean, std = view[train].mean(axis=0), view[train].std(axis=0)
     return (view - mean) / np.where(std > 1e-8, std, 1.0)
+
+
+SHUFFLE_STREAM = 3   # the training batches' order; every paradigm draws the same batches
+
+
+def run_stream(seed: int, stream: int = SHUFFLE_STREAM) -> torch.Generator:
+    """A run's generator for one purpose (``stream``), derived from the run seed."""
+    return torch.Generator().manual_seed(seed * 104_729 + stream)
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:

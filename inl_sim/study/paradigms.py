@@ -20,7 +20,7 @@ from torch.nn.utils import parameters_to_vector
 
 from inl_sim.errors import ScenarioError
 from inl_sim.scenario import Scenario
-from inl_sim.learning.data import batch_indices
+from inl_sim.learning.data import batch_indices, run_stream
 from inl_sim.learning.paradigms.federated import fedavg, fl_accuracy, local_train, sample_clients, view_logits
 from inl_sim.learning.paradigms.models import MultiViewNet, ViewNet, linear_flops, seeded
 from inl_sim.learning.paradigms.split import central_step, split_step
@@ -32,6 +32,7 @@ from inl_sim.study.routed import EpochStats, RoutedRun, inference_cost, routed_l
 __all__ = ["Outcome", "RUNNERS", "run_centralised", "run_sl", "run_fl"]
 
 PASSES = 1.0 + BACKWARD_FLOPS_FACTOR   # forward + backward compute of one training sample
+CLIENT_STREAM = 5                     # which FL clients train each round
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,14 @@ def _optimizer(params: Iterable[torch.nn.Parameter], sc: Scenario) -> torch.opti
     return cls(params, lr=sc.training.lr, weight_decay=sc.training.weight_decay)
 
 
+def _multiview_start(run: RoutedRun) -> tuple[MultiViewNet, torch.optim.Optimizer, torch.Generator, list]:
+    """What centralised and SL start from, alike: the same model, optimiser, batch order
+    and training views (so that they train the very same model)."""
+    net = _multiview(run)
+    views = [run.dataset.train_views[s] for s in run.sensors]
+    return net, _optimizer(net.parameters(), run.scenario), run_stream(run.seed), views
+
+
 def _evaluate_multiview(net: MultiViewNet, run: RoutedRun) -> Callable[..., dict]:
     data = run.dataset
 
@@ -89,10 +98,7 @@ def _finish(run: RoutedRun, history: list[dict], evaluate: Callable[..., dict], 
 def run_centralised(run: RoutedRun, t0: float) -> Outcome:
     """Raw views to the fusion node (``raw_data``, once or every epoch), one model trains there."""
     sc, data = run.scenario, run.dataset
-    net = _multiview(run)
-    opt = _optimizer(net.parameters(), sc)
-    shuffle = torch.Generator().manual_seed(run.seed * 104_729 + 3)
-    views = [data.train_views[s] for s in run.sensors]
+    net, opt, shuffle, views = _multiview_start(run)
     flops = linear_flops(net)
 
     def epoch(e: int) -> EpochStats:
@@ -120,10 +126,7 @@ def run_centralised(run: RoutedRun, t0: float) -> Outcome:
 def run_sl(run: RoutedRun, t0: float) -> Outcome:
     """Vertical SplitNN: cut activations up each route (``forward``), errors back (``backward``)."""
     sc, data = run.scenario, run.dataset
-    net = _multiview(run)
-    opt = _optimizer(net.parameters(), sc)
-    shuffle = torch.Generator().manual_seed(run.seed * 104_729 + 3)
-    views = [data.train_views[s] for s in run.sensors]
+    net, opt, shuffle, views = _multiview_start(run)
     index = [run.plane.index[s] for s in run.sensors]
     bottom = [linear_flops(b) for b in net.bottoms]
     top = linear_flops(net.top)
@@ -171,7 +174,7 @@ def run_fl(run: RoutedRun, t0: float) -> Outcome:
     index = [run.plane.index[s] for s in run.sensors]
     flops, speed = linear_flops(net), run.flops_per_s
     state = {"global": parameters_to_vector(net.parameters()).detach().clone()}
-    draw = torch.Generator().manual_seed(run.seed * 104_729 + 5)
+    draw = run_stream(run.seed, CLIENT_STREAM)
 
     def round_(r: int) -> EpochStats:
         clients = sample_clients(len(index), sc.fl.clients_per_round, draw)   # k: position in topology.sensors

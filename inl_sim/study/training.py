@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from inl_sim.errors import DivergedError
-from inl_sim.learning.data import batch_indices
+from inl_sim.learning.data import batch_indices, run_stream
 from inl_sim.learning.dither import dither_generator
 from inl_sim.learning.rates import ESTIMATOR_NAMES
 from inl_sim.learning.sampled import EVAL_DITHER_SEED, sampled_forward
@@ -41,7 +41,7 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
     """
     sc = setup.scenario
     t0 = time.perf_counter() if t0 is None else t0
-    shuffle = torch.Generator().manual_seed(setup.seed * 104_729 + 3)
+    shuffle = run_stream(setup.seed)
     n = setup.dataset.n_train
     history, seen = [], 0
     for epoch in _epochs(sc.training.epochs, f"{sc.name} {label} seed {setup.seed}", progress):
