@@ -267,15 +267,6 @@ def _yaml_cases() -> list[tuple[str, str, list[str]]]:
 YAML_FILE_CASES = _yaml_cases()
 
 
-@pytest.mark.parametrize("label,text,names", YAML_FILE_CASES, ids=[c[0] for c in YAML_FILE_CASES])
-def test_bad_yaml_topology_file(tmp_path: Path, label: str, text: str, names: list[str]) -> None:
-    path = tmp_path / f"bad-{label}.yaml"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(InlSimError) as info:
-        read_topology_file(path)
-    assert_clean(info.value, path.name, *names)
-
-
 def test_non_utf8_topology_file(tmp_path: Path) -> None:
     path = tmp_path / "latin.yaml"
     path.write_bytes(b"edges: [[\xe9, 1]]\n")
@@ -330,11 +321,12 @@ def _graphml_cases() -> list[tuple[str, str, list[str]]]:
 
 
 GRAPHML_CASES = _graphml_cases()
+FILE_CASES = [("yaml", *c) for c in YAML_FILE_CASES] + [("graphml", *c) for c in GRAPHML_CASES]
 
 
-@pytest.mark.parametrize("label,text,names", GRAPHML_CASES, ids=[c[0] for c in GRAPHML_CASES])
-def test_bad_graphml_topology_file(tmp_path: Path, label: str, text: str, names: list[str]) -> None:
-    path = tmp_path / f"bad-{label}.graphml"
+@pytest.mark.parametrize("suffix,label,text,names", FILE_CASES, ids=[f"{c[0]}-{c[1]}" for c in FILE_CASES])
+def test_bad_topology_file(tmp_path: Path, suffix: str, label: str, text: str, names: list[str]) -> None:
+    path = tmp_path / f"bad-{label}.{suffix}"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(InlSimError) as info:
         read_topology_file(path)
