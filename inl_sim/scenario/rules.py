@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from inl_sim.scenario.seeds import MAX_SEED
 from inl_sim.scenario.spec import (AGGREGATIONS, CAPACITY_RULES, DATA_KINDS, DENSE_TIES, ENCODINGS, GATE_KINDS,
                                    GENERATORS, OPTIMIZERS, RATE_CHOICES, ROUTING_MODES)
 from inl_sim.scenario.paradigms import PARADIGMS
@@ -40,7 +41,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str, str]] = {
     "seeds": (lambda v: v >= 1, "must be >= 1", "compare over at least one seed"),
     "memory_fraction": (lambda v: 0 < v <= 1, "must be in (0, 1]", "give a share of physical RAM, e.g. 0.75"),
     "max_hours": (lambda v: 0 < v <= 1e6, "must be in (0, 1e6]", "give hours, e.g. 24"),
-    "seed": (lambda v: v is None or 0 <= v < 2 ** 32, "must be in 0..4294967295", "use a non-negative 32-bit seed"),
+    "seed": (lambda v: v is None or 0 <= v <= MAX_SEED, f"must be in 0..{MAX_SEED}", "use a non-negative 32-bit seed"),
     # real networks: capacity rules, wireless links, energy (units in the names)
     "bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e9"),
     "low_bps": (lambda v: v > 0, "must be > 0", "give a capacity in bit/s, e.g. 1.0e8"),
