@@ -5,10 +5,11 @@ Usage::
     python bench/bench_planes.py [--repeats 5] [--out bench/out] [--no-scale] [--scale-only]
 
 (a) quickstart, dense and spt: ``inl_sim.run`` (fast engine) end to end against the
-    floor: the same modules and batches as one plain PyTorch loop with ONE foreach Adam
-    over all parameters, plus the same per-epoch evaluation (``bench/floor.py``).  The
-    two calls alternate inside every repeat (order rotating); the ratio is the median of
-    the per-repeat ratios.  The reference engine's numbers (accuracy, bytes) are taken
+    floor: the same modules and batches as one plain PyTorch loop with ONE Adam over all
+    parameters, plus the same per-epoch evaluation (``bench/floor.py``), once with a
+    ``foreach`` Adam and once with a ``fused`` one (the faster floor).  The three calls
+    rotate their order inside every repeat; each ratio is the median of the per-repeat
+    ratios.  The reference engine's numbers (accuracy, bytes) are taken
     once beside the fast engine's: they may differ by float rounding only.
 (b) one D-INL (spt) epoch at 10,000 nodes (``scenarios/rgg10k.yaml``, every node a
     sensor, n_train 1,024, batch 64), one CPU thread, in a subprocess: training time of
@@ -57,37 +58,45 @@ def _scale_overrides(n_nodes: int, mode: str) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- (a)
+FLOORS = {"foreach": {}, "fused": {"fused": True}}   # the issue's floor: ONE foreach or fused Adam
+
+
+def _time_floor(sc: Any, kind: str) -> tuple[float, float]:
+    setup = prepare(sc, 0)          # untimed: the floor reuses the modules only
+    batches, opts = epoch_batches(setup), make_optimisers(setup, "single", **FLOORS[kind])
+    w0 = time.perf_counter()
+    hist = floor_train(setup, batches, opts, eval_fn=default_eval)
+    return time.perf_counter() - w0, hist[-1]["test_accuracy"]
+
+
 def quickstart(repeats: int) -> list[dict]:
+    """Whole run against both floors, the three calls rotating their order every repeat."""
     rows = []
+    variants = ("run", *FLOORS)
     for mode in MODES:
         sc = inl_sim.load_scenario(QUICKSTART, {"routing.mode": mode})
-        ratios, runs, floors, acc = [], [], [], {}
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        acc: dict[str, Any] = {}
         for rep in range(repeats):
-            order = ("run", "floor") if rep % 2 == 0 else ("floor", "run")
-            t: dict[str, float] = {}
-            for variant in order:
+            for variant in variants[rep % 3:] + variants[:rep % 3]:
                 gc.collect()
                 if variant == "run":
                     w0 = time.perf_counter()
                     res = inl_sim.run(sc, 0, threads=None)
-                    t["run"] = time.perf_counter() - w0
+                    times["run"].append(time.perf_counter() - w0)
                     acc["fast"] = (res.accuracy, res.exchange_bytes)
                 else:
-                    setup = prepare(sc, 0)          # untimed: the floor reuses the modules only
-                    batches, opts = epoch_batches(setup), make_optimisers(setup, "single")
-                    w0 = time.perf_counter()
-                    hist = floor_train(setup, batches, opts, eval_fn=default_eval)
-                    t["floor"] = time.perf_counter() - w0
-                    acc["floor"] = hist[-1]["test_accuracy"]
-            ratios.append(t["run"] / t["floor"])
-            runs.append(t["run"])
-            floors.append(t["floor"])
+                    t, acc[variant] = _time_floor(sc, variant)
+                    times[variant].append(t)
         ref = inl_sim.run(inl_sim.load_scenario(QUICKSTART, {"routing.mode": mode, "simulation.engine": "reference"}), 0)
-        rows.append({"mode": mode, "repeats": repeats, "run_s": statistics.median(runs),
-                     "floor_s": statistics.median(floors), "ratio": statistics.median(ratios),
-                     "ratios": ratios, "accuracy_fast": acc["fast"][0], "bytes_fast": acc["fast"][1],
-                     "accuracy_floor": acc["floor"], "accuracy_reference": ref.accuracy,
-                     "bytes_reference": ref.exchange_bytes})
+        row = {"mode": mode, "repeats": repeats, "run_s": statistics.median(times["run"]),
+               "accuracy_fast": acc["fast"][0], "bytes_fast": acc["fast"][1],
+               "accuracy_reference": ref.accuracy, "bytes_reference": ref.exchange_bytes}
+        for kind in FLOORS:
+            ratios = [r / f for r, f in zip(times["run"], times[kind])]
+            row.update({f"floor_{kind}_s": statistics.median(times[kind]), f"ratio_{kind}": statistics.median(ratios),
+                        f"ratios_{kind}": ratios, f"accuracy_floor_{kind}": acc[kind]})
+        rows.append(row)
     return rows
 
 
@@ -138,11 +147,13 @@ def scale(repeats: int) -> dict:
 # ----------------------------------------------------------------------------- report
 def render(result: dict) -> str:
     lines = [f"machine: {result['machine']}", "",
-             "| mode | repeats | run s | floor (1 foreach Adam) + eval s | **run / floor** | accuracy fast / reference / floor | bytes fast / reference |",
+             "| mode | repeats | run s | floor s: foreach / fused Adam (+ eval) | **run / floor**: foreach / fused "
+             "| accuracy fast / reference / floor | bytes fast / reference |",
              "|---|---|---|---|---|---|---|"]
     for r in result.get("quickstart", []):
-        lines.append(f"| {r['mode']} | {r['repeats']} | {r['run_s']:.3f} | {r['floor_s']:.3f} | **{r['ratio']:.2f}** | "
-                     f"{r['accuracy_fast']:.4f} / {r['accuracy_reference']:.4f} / {r['accuracy_floor']:.4f} | "
+        lines.append(f"| {r['mode']} | {r['repeats']} | {r['run_s']:.3f} | {r['floor_foreach_s']:.3f} / {r['floor_fused_s']:.3f} | "
+                     f"**{r['ratio_foreach']:.2f} / {r['ratio_fused']:.2f}** | "
+                     f"{r['accuracy_fast']:.4f} / {r['accuracy_reference']:.4f} / {r['accuracy_floor_foreach']:.4f} | "
                      f"{r['bytes_fast']:,} / {r['bytes_reference']:,} |")
     sc = result.get("scale")
     if sc:

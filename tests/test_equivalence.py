@@ -208,6 +208,20 @@ def _assert_same_times(fast, ref) -> None:  # type: ignore[no-untyped-def]
     assert ref.engine.sim_time_s > 0
 
 
+@pytest.mark.parametrize("gate", ["none", "gaussian", "gumbel"])
+def test_every_shipped_gate_is_verified_and_batched(gate: str) -> None:
+    """A shipped gate whose code changed since the equivalence tests last held must fail here,
+    not fall back to the per-node path quietly (the gumbel gate once did, after its sampled
+    channel was added): re-run this file and update ``stacked._VERIFIED``."""
+    from inl_sim.learning.gating import GATES
+    from inl_sim.sim import stacked
+    stacked._verified.cache_clear()
+    if gate != "none":
+        assert stacked._verified(GATES[gate]), f"update stacked._VERIFIED for {GATES[gate].__name__}"
+    setup = prepare(_scenario("dense", gate, "float32", "concat", "fast"), 0)
+    assert not any(isinstance(g, stacked.SingleGroup) for g in setup.engine.groups)
+
+
 @pytest.mark.parametrize("gate,codec", [("gaussian", "entropy_coded"), ("gumbel", "int8")])
 def test_unverified_gates_run_per_node_and_still_equal_the_reference(gate: str, codec: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,3 +77,21 @@ def test_ledger_is_columnar_and_sizes_come_from_the_codec() -> None:
     forward = cols["direction"] == 0
     assert np.all(cols["nbytes"][~forward] == 64 * 8 * 4)      # float32 errors
     assert len(np.unique(cols["nbytes"][forward])) > 1          # coded sizes follow the values
+
+
+def test_the_final_numbers_are_a_fresh_evaluation_of_the_trained_modules() -> None:
+    """run() reuses the last epoch's evaluation: it must equal evaluating the trained modules again."""
+    import inl_sim
+    from inl_sim.study.training import evaluate, train
+    sc = load_scenario(tiny_scenario(gate__kind="gaussian", gate__beta=0.01, training__epochs=2))
+    res = inl_sim.run(sc, 0)
+    setup = prepare(sc, 0)
+    train(setup)
+    fresh = evaluate(setup)
+    assert (res.accuracy, res.test_loss, res.accuracy_sampled) == (fresh["accuracy"], fresh["loss"],
+                                                                     fresh["accuracy_sampled"])
+    assert res.accuracy_sampled != res.accuracy or fresh["rate_estimates_nats"]   # the sampled pass ran
+    on_train = evaluate(setup, split="train")
+    assert (res.train_accuracy, res.train_loss) == (on_train["accuracy"], on_train["loss"])
+    quick = evaluate(setup, split="train", sampled=False)
+    assert quick["accuracy"] == on_train["accuracy"] and quick["accuracy_sampled"] is None

@@ -10,6 +10,7 @@ the same traffic.
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -53,6 +54,14 @@ def reference(topology: str, mode: str, n_train: int = 200):  # type: ignore[no-
     return setup, batch
 
 
+@pytest.fixture(params=["scalar", "vector"])
+def sweep_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Force the sweep's Python-float or numpy path (it picks by width otherwise)."""
+    from inl_sim.sim import sweep
+    monkeypatch.setattr(sweep, "SCALAR_BELOW", math.inf if request.param == "scalar" else 0)
+    return request.param
+
+
 def plane_for(setup, executor: str) -> NetworkPlane:  # type: ignore[no-untyped-def]
     flops = {v: setup.modules[v].flops_per_sample() for v in setup.graph.order}
     return NetworkPlane(setup.network, setup.graph, flops, executor=executor)
@@ -62,7 +71,7 @@ def plane_for(setup, executor: str) -> NetworkPlane:  # type: ignore[no-untyped-
 
 @pytest.mark.parametrize("executor", ["sweep", "simpy"])
 @pytest.mark.parametrize("topology,mode", CASES)
-def test_times_equal_the_reference_engine(topology: str, mode: str, executor: str) -> None:
+def test_times_equal_the_reference_engine(topology: str, mode: str, executor: str, sweep_path: str) -> None:
     setup, batch = reference(topology, mode)
     records = list(setup.ledger.records)
     plane = plane_for(setup, executor)
@@ -100,7 +109,7 @@ def chain_traffic(batch: list[int], nbytes_per_sample: int) -> EpochTraffic:
 
 
 @pytest.mark.parametrize("executor", ["sweep", "simpy"])
-def test_chain_times_are_the_hand_formula(executor: str) -> None:
+def test_chain_times_are_the_hand_formula(executor: str, sweep_path: str) -> None:
     network, graph = chain()
     batch, per_sample = [64, 64, 17], 32
     plane = NetworkPlane(network, graph, CHAIN_FLOPS, executor=executor)
@@ -180,7 +189,7 @@ def graph_traffic(graph: TrainingGraph, batch: list[int], seed: int) -> EpochTra
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_sweep_equals_simpy_bit_for_bit(seed: int) -> None:
+def test_sweep_equals_simpy_bit_for_bit(seed: int, sweep_path: str) -> None:
     network, graph, flops = random_dag(40, seed)
     planes = {x: NetworkPlane(network, graph, flops, executor=x) for x in ("sweep", "simpy")}
     for epoch, batch in enumerate([[64, 64, 30], [7], [64] * 4]):

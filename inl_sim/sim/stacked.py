@@ -5,8 +5,10 @@ kind run as one :class:`StackedGroup`: every ``nn.Linear`` of the G modules beco
 stacked weight (G, out, in) and bias (G, out), applied with ``torch.baddbmm``.  The
 arithmetic is :class:`~inl_sim.learning.modules.NodeModule`'s, row for row.
 
-The stacked tensors are the parameters that train.  On the CPU each node module's
-parameters are rebound to *views* of the stacked storage, so the modules always hold
+The stacked tensors are the parameters that train (the learning plane makes them views
+of one flat buffer, :mod:`inl_sim.sim.flat`, and hands them over with
+:meth:`StackedGroup.adopt`).  On the CPU each node module's parameters are rebound to
+*views* of the stacked storage, so the modules always hold
 the current weights (evaluation, ``composed_forward``, rate curves read them with no
 copy); on another device the modules are refreshed by :meth:`StackedGroup.sync_modules`.
 """
@@ -38,7 +40,7 @@ NodeId = Hashable
 #: ``__init__`` and ``forward`` as verified by tests/test_equivalence.py.  A gate whose code
 #: changed (or a new gate) runs per node through its own module (:class:`SingleGroup`),
 #: which is exact by construction, until the batched path is checked against it again.
-_VERIFIED = {NoGate: "a9efc98805d2510b", GaussianGate: "24af0d9ecb907244", GumbelGate: "9f328351a7c5c4e2"}
+_VERIFIED = {NoGate: "a9efc98805d2510b", GaussianGate: "24af0d9ecb907244", GumbelGate: "e182cb1671da52d4"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,11 +97,6 @@ class StackedGroup:
         per_module = [[p.detach() for p in m.parameters()] for m in self.modules]
         for j, (name, _) in enumerate(first.named_parameters()):
             self.params[name] = nn.Parameter(torch.stack([ps[j] for ps in per_module]).to(device))  # (G, *shape)
-        if device.type == "cpu":
-            for name, stacked in self.params.items():
-                rows = stacked.detach().unbind(0)
-                for m, row in zip(self.modules, rows):
-                    _rebind(m, name, nn.Parameter(row))
         has_view = first.encoder is not None
         self.views = torch.stack([views[v] for v in self.nodes]).to(device) if has_view else None  # (G, N, dv)
         gate = first.gate
@@ -124,6 +121,17 @@ class StackedGroup:
                 m.gate.prior_mean, m.gate.prior_log_var = self.prior[0][g], self.prior[1][g]
 
     # ------------------------------------------------------------------ parameters
+    def adopt(self, params: Mapping[str, nn.Parameter]) -> None:
+        """Train ``params`` (same names and shapes, e.g. views of the plane's flat buffer);
+        on the CPU each module's parameters become rows of them, so the modules always
+        hold the current weights."""
+        self.params = dict(params)
+        if self.device.type != "cpu":
+            return
+        for name, stacked in self.params.items():
+            for m, row in zip(self.modules, stacked.detach().unbind(0)):
+                _rebind(m, name, nn.Parameter(row))
+
     def sync_modules(self) -> None:
         """Copy the stacked parameters into the node modules (no-op for CPU views)."""
         if self.device.type == "cpu":

@@ -13,6 +13,7 @@ SimPy executor (:func:`inl_sim.sim.programs.run_programs`): ``ready + compute``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,43 +54,119 @@ def _group(key: np.ndarray, n_groups: int) -> tuple[np.ndarray, ...]:
     return tuple(by_key[cuts[i]:cuts[i + 1]] for i in range(n_groups))
 
 
+#: below this many transfers per level and pass (on average) the sweep runs on Python
+#: floats: a numpy call costs about as much as a few scalar transfers, so small graphs
+#: (the 9-node quickstart: 3.4 per pass, 5x faster) go scalar and large ones vectorised
+#: (measured crossover: about 15 per pass, a 300-node tree)
+SCALAR_BELOW = 12
+
+
 def sweep_inl(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fwd: np.ndarray,
               chan_bwd: np.ndarray, slots: np.ndarray, tx_s: np.ndarray, latency_s: np.ndarray,
               free_at_s: np.ndarray, compute_s: np.ndarray, backward_factor: float,
-              now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+              now_s: float, *, scalar: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Times of an INL epoch; same inputs and meaning as :func:`~inl_sim.sim.programs.inl_programs`.
 
     ``slots`` (S, E, 2) maps (step, edge, direction) to transfer ids; ``compute_s`` (S, N)
     is each node's forward time per step; ``free_at_s`` (C,) is updated in place.
-    Returns ``(t_send_s, t_start_s, t_arrive_s, end_s)``.
+    Returns ``(t_send_s, t_start_s, t_arrive_s, end_s)``.  ``scalar`` picks the Python-float
+    or the numpy sweep (None: by :data:`SCALAR_BELOW`); both give the same floats.
     """
-    n_transfers = len(tx_s)
-    t_send, t_start, t_arrive = (np.full(n_transfers, np.nan) for _ in range(3))
-    n_nodes, n_edges = compute_s.shape[1], len(child)
+    if scalar is None:
+        passes = 2 * len(levels.nodes) * slots.shape[0]
+        scalar = len(tx_s) < SCALAR_BELOW * max(1, passes)
+    run = _sweep_scalar if scalar else _sweep_vector
+    return run(levels, child, parent, chan_fwd, chan_bwd, slots, tx_s, latency_s, free_at_s, compute_s,
+               backward_factor, now_s)
+
+
+def _sweep_vector(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fwd: np.ndarray,
+                  chan_bwd: np.ndarray, slots: np.ndarray, tx_s: np.ndarray, latency_s: np.ndarray,
+                  free_at_s: np.ndarray, compute_s: np.ndarray, backward_factor: float,
+                  now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The sweep on numpy arrays: everything that does not depend on the clock (edges,
+    channels, latencies, transmission and compute times of each level's pass at every
+    step) is gathered once per epoch, so a step is a few numpy calls per level and pass."""
+    n_steps, n_nodes, n_edges = slots.shape[0], compute_s.shape[1], len(child)
+    forward = [_Pass(e_out, child, chan_fwd, slots[:, :, 0], tx_s, latency_s, parent[e_in], e_in,
+                     nodes, compute_s[:, nodes])
+               for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out)]
+    backward = [_Pass(e_in, parent, chan_bwd, slots[:, :, 1], tx_s, latency_s, child[e_out], e_out,
+                      nodes, backward_factor * compute_s[:, nodes])
+                for nodes, e_in, e_out in zip(reversed(levels.nodes), reversed(levels.edges_in),
+                                              reversed(levels.edges_out))]
     clock = np.full(n_nodes, now_s)
     recv = np.empty(n_edges)  # delivery time of this step's message on each edge
-
-    def send(edges: np.ndarray, at: np.ndarray, chan: np.ndarray, ids: np.ndarray) -> None:
-        # one message per channel per pass: the FIFO rule is a vectorised max
-        start = np.maximum(at, free_at_s[chan])
-        end = start + tx_s[ids]
-        free_at_s[chan] = end
-        arrive = end + latency_s[chan]
-        t_send[ids], t_start[ids], t_arrive[ids] = at, start, arrive
-        recv[edges] = at + (arrive - at)
-
-    for s in range(slots.shape[0]):
-        fwd_ids, bwd_ids, forward_s = slots[s, :, 0], slots[s, :, 1], compute_s[s]
+    for s in range(n_steps):
         ready = clock.copy()
-        for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out):
-            np.maximum.at(ready, parent[e_in], recv[e_in])
-            ready[nodes] += forward_s[nodes]
-            send(e_out, ready[child[e_out]], chan_fwd[e_out], fwd_ids[e_out])
-        for nodes, e_in, e_out in zip(reversed(levels.nodes), reversed(levels.edges_in),
-                                      reversed(levels.edges_out)):
-            np.maximum.at(ready, child[e_out], recv[e_out])
-            ready[nodes] += backward_factor * forward_s[nodes]
-            send(e_in, ready[parent[e_in]], chan_bwd[e_in], bwd_ids[e_in])
+        for p in forward + backward:
+            np.maximum.at(ready, p.waiting, recv[p.waits_on])
+            ready[p.nodes] += p.compute[s]
+            at = ready[p.senders]
+            # one message per channel per pass: the FIFO rule is a vectorised max
+            start = np.maximum(at, free_at_s[p.chan])
+            end = start + p.tx[s]
+            free_at_s[p.chan] = end
+            arrive = end + p.latency
+            p.send[s], p.start[s], p.arrive[s] = at, start, arrive
+            recv[p.edges] = at + (arrive - at)
         clock = ready
-    end_s = float(clock.max()) if slots.shape[0] and n_nodes else now_s
+    t_send, t_start, t_arrive = (np.full(len(tx_s), np.nan) for _ in range(3))
+    for p in forward + backward:
+        t_send[p.ids], t_start[p.ids], t_arrive[p.ids] = p.send, p.start, p.arrive
+    end_s = float(clock.max()) if n_steps and n_nodes else now_s
     return t_send, t_start, t_arrive, end_s
+
+
+class _Pass:
+    """One level's half of a step (forward or backward), with its per-step constants."""
+
+    def __init__(self, edges: np.ndarray, sender_of: np.ndarray, chan_of: np.ndarray, slots: np.ndarray,
+                 tx_s: np.ndarray, latency_s: np.ndarray, waiting: np.ndarray, waits_on: np.ndarray,
+                 nodes: np.ndarray, compute: np.ndarray) -> None:
+        self.edges, self.senders, self.chan = edges, sender_of[edges], chan_of[edges]
+        self.latency = latency_s[self.chan]
+        self.ids = slots[:, edges]                       # (S, n) transfer ids
+        self.tx = tx_s[self.ids]                         # (S, n) transmission times
+        self.waiting, self.waits_on = waiting, waits_on  # receivers and the edges they wait on
+        self.nodes, self.compute = nodes, compute        # (S, n_nodes) compute times
+        self.send, self.start, self.arrive = (np.empty(self.ids.shape) for _ in range(3))
+
+
+def _sweep_scalar(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fwd: np.ndarray,
+                  chan_bwd: np.ndarray, slots: np.ndarray, tx_s: np.ndarray, latency_s: np.ndarray,
+                  free_at_s: np.ndarray, compute_s: np.ndarray, backward_factor: float,
+                  now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The sweep on Python floats, transfer by transfer, with the same float operations."""
+    n_steps, n_nodes = slots.shape[0], compute_s.shape[1]
+    passes = []   # (receivers and the edges they wait on, nodes, compute factor, (edge, sender, channel), direction)
+    for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out):
+        passes.append((list(zip(parent[e_in].tolist(), e_in.tolist())), nodes.tolist(), 1.0,
+                       list(zip(e_out.tolist(), child[e_out].tolist(), chan_fwd[e_out].tolist())), 0))
+    for nodes, e_in, e_out in zip(reversed(levels.nodes), reversed(levels.edges_in), reversed(levels.edges_out)):
+        passes.append((list(zip(child[e_out].tolist(), e_out.tolist())), nodes.tolist(), backward_factor,
+                       list(zip(e_in.tolist(), parent[e_in].tolist(), chan_bwd[e_in].tolist())), 1))
+    ids, tx, compute = slots.tolist(), tx_s.tolist(), compute_s.tolist()
+    latency, free = latency_s.tolist(), free_at_s.tolist()
+    t_send, t_start, t_arrive = ([math.nan] * len(tx) for _ in range(3))
+    clock, recv = [now_s] * n_nodes, [0.0] * len(child)
+    for s in range(n_steps):
+        ready, ids_s, compute_s_ = clock[:], ids[s], compute[s]
+        for waits, nodes, factor, sends, d in passes:
+            for v, e in waits:
+                if recv[e] > ready[v]:
+                    ready[v] = recv[e]
+            for v in nodes:
+                ready[v] += factor * compute_s_[v]
+            for e, v, ch in sends:
+                at, i = ready[v], ids_s[e][d]
+                start = at if at >= free[ch] else free[ch]
+                end = start + tx[i]
+                free[ch] = end
+                arrive = end + latency[ch]
+                t_send[i], t_start[i], t_arrive[i] = at, start, arrive
+                recv[e] = at + (arrive - at)
+        clock = ready
+    free_at_s[:] = free
+    end_s = max(clock) if n_steps and n_nodes else now_s
+    return np.array(t_send), np.array(t_start), np.array(t_arrive), end_s

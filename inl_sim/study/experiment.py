@@ -207,8 +207,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
 
 
 def _result(setup: RunSetup, label: str, history: list[dict], wall_s: float) -> RunResult:
-    final = evaluate(setup)
-    on_train = evaluate(setup, split="train")
+    final = setup.last_evaluation if setup.last_evaluation is not None else evaluate(setup)
+    on_train = evaluate(setup, split="train", sampled=False)   # accuracy and loss only
     totals = exchange_bytes(setup.ledger.records)
     per_link = link_rate_bits(setup.graph, final["rate_nats"])
     gate = setup.scenario.gate

@@ -57,6 +57,9 @@ class RunSetup:
     ledger: Ledger
     #: the fault recorder (network plane with faults) when the scenario has a faults section
     faults: FaultRecorder | None = None
+    #: the test-split evaluation after the last epoch :func:`~inl_sim.study.training.train`
+    #: ran (the run's final numbers, not computed twice); None before training
+    last_evaluation: dict | None = None
 
 
 def prepare(scenario: Scenario, seed: int, *, apply_updates: bool = True) -> RunSetup:

@@ -55,7 +55,7 @@ def train(setup: RunSetup, *, label: str = "", progress: bool | None = False,
                 exc.reason = (f"training diverged in epoch {exc.epoch}, step {exc.step}{where}: the loss is not "
                               f"finite; lower training.lr (now {sc.training.lr}) or gate.beta (now {sc.gate.beta})")
             raise
-        ev = evaluate(setup)
+        ev = setup.last_evaluation = evaluate(setup)
         epoch_bytes = exchange_bytes(setup.ledger.records[seen:])
         seen = len(setup.ledger.records)
         rate_bits = link_rate_bits(setup.graph, ev["rate_nats"])
@@ -127,7 +127,7 @@ def _train_rate_bits(graph: TrainingGraph, stats: Any) -> float | None:
     return sum(link_rate_bits(graph, per_node).values())
 
 
-def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
+def evaluate(setup: RunSetup, *, split: str = "test", sampled: bool = True) -> dict[str, Any]:
     """Accuracy, loss and per-node rate (nats/sample) of the composed model on a split.
 
     Gates run in evaluation mode (Gaussian: the mean unless ``gate.eval_sample``;
@@ -135,7 +135,8 @@ def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
     the training RNG streams.  Messages pass the forward codec, as in training.
     ``accuracy_sampled`` is the accuracy of the channel actually sampled (whose rate is
     reported) and ``rate_estimates_nats`` every rate estimator per node, from one more
-    pass (:func:`inl_sim.learning.sampled.sampled_forward`).  With faults (policies
+    pass (:func:`inl_sim.learning.sampled.sampled_forward`), skipped with ``sampled=False``
+    (both then None).  With faults (policies
     deadline and repair), links down at the end of the epoch deliver zeros, as in training:
     the accuracy is that of the network as it is.
     """
@@ -152,13 +153,16 @@ def evaluate(setup: RunSetup, *, split: str = "test") -> dict[str, Any]:
             logits, rates = composed_forward(setup.graph, setup.modules, views, generators,
                                              wire=lambda t: codec.encode(
                                                  t, generator=dither_generator(EVAL_DITHER_SEED, 0)).tensor, cut=cut)
-            gens = {v: torch.Generator().manual_seed(20_011 + i) for i, v in enumerate(setup.graph.order)}
-            sampled_logits, estimates = sampled_forward(setup.graph, setup.modules, views, gens, codec, cut)
+            sampled_logits, estimates = None, None
+            if sampled:
+                gens = {v: torch.Generator().manual_seed(20_011 + i) for i, v in enumerate(setup.graph.order)}
+                sampled_logits, estimates = sampled_forward(setup.graph, setup.modules, views, gens, codec, cut)
     finally:
         for m in setup.modules.values():
             m.train()
     return {"accuracy": float((logits.argmax(-1) == labels).float().mean()),
             "loss": float(F.cross_entropy(logits, labels)),
             "rate_nats": {v: float(r) for v, r in rates.items()},
-            "accuracy_sampled": float((sampled_logits.argmax(-1) == labels).float().mean()),
+            "accuracy_sampled": None if sampled_logits is None else float((sampled_logits.argmax(-1) == labels)
+                                                                          .float().mean()),
             "rate_estimates_nats": estimates}
