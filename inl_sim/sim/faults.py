@@ -101,8 +101,8 @@ class FaultRecorder:
         index = {v: i for i, v in enumerate(self.ledger.nodes)}
         self.plane, self.nodes = plane, plane.nodes
         self.to_ledger = np.array([index[v] for v in plane.nodes], dtype=np.int64)
-        self.children, self.parents = plane._children(), plane._parents()
-        self.edge_of = plane._edge_of()
+        self.children, self.parents = plane.children_by_index(), plane.parents_by_index()
+        self.edge_of = plane.edge_ids()
         self.fusion = plane.index[plane.graph.fusion]
         n_edges = len(plane.child)
         self.loss = np.array([self.schedule.loss_prob(self.nodes[c], self.nodes[p])

@@ -214,7 +214,7 @@ class NetworkPlane:
         # (S, N): the reference engine's flops_per_sample * batch / flops_per_s, float op for float op
         compute_s = (self.flops_per_sample[None, :] * traffic.batch.astype(np.int64)[:, None]) / self.flops_per_s
         if self.executor == "simpy":
-            programs = inl_programs(slots, self._children(), self._parents(), self._edge_of(),
+            programs = inl_programs(slots, self.children_by_index(), self.parents_by_index(), self.edge_ids(),
                                     self.index[self.graph.fusion], compute_s, BACKWARD_FLOPS_FACTOR)
             return self.time_programs(programs, traffic.src, traffic.dst, traffic.nbytes)
         chan = np.where(traffic.direction == 0, self.chan_fwd[edge], self.chan_bwd[edge])
@@ -277,11 +277,17 @@ class NetworkPlane:
             self.env = simpy.Environment(initial_time=t)
         return self.env
 
-    def _children(self) -> list[list[int]]:
+    # ------------------------------------------------------------------ index views
+    # (node positions in :attr:`order`, edge ids in :attr:`child`/:attr:`parent`): what
+    # program builders (:func:`~inl_sim.sim.programs.inl_programs`, the fault recorder) take
+    def children_by_index(self) -> list[list[int]]:
+        """Per node position, its children's positions (the training graph's order)."""
         return [[self.index[c] for c in self.graph.children[v]] for v in self.order]
 
-    def _parents(self) -> list[list[int]]:
+    def parents_by_index(self) -> list[list[int]]:
+        """Per node position, its parents' positions."""
         return [[self.index[p] for p in self.graph.parents[v]] for v in self.order]
 
-    def _edge_of(self) -> dict[tuple[int, int], int]:
+    def edge_ids(self) -> dict[tuple[int, int], int]:
+        """(child position, parent position) -> edge id."""
         return {(c, p): e for e, (c, p) in enumerate(zip(self.child.tolist(), self.parent.tolist()))}
