@@ -45,7 +45,7 @@ import numpy as np
 
 from inl_sim.errors import InlSimError
 from inl_sim.sim.accounting import DIRECTIONS
-from inl_sim.sim.programs import RECV, SEND, UNTIL, Program, inl_programs
+from inl_sim.sim.programs import RECV, SEND, UNTIL, Program, inl_programs, inl_transfer_ids
 
 __all__ = ["FaultRecorder", "StallError"]
 
@@ -108,6 +108,9 @@ class FaultRecorder:
         self.loss = np.array([self.schedule.loss_prob(self.nodes[c], self.nodes[p])
                               for c, p in zip(plane.child.tolist(), plane.parent.tolist())])
         self.loss = np.concatenate([self.loss, self.loss]) if n_edges else np.zeros(0)
+        # every step is timed alone, its transfers numbered forward e then backward E + e
+        self.slots = np.arange(2 * n_edges, dtype=np.int64).reshape(2, n_edges).T[None]   # (1, E, 2)
+        self.ids = inl_transfer_ids(self.slots, self.children, self.parents, self.edge_of)
 
     @property
     def now_s(self) -> float:
@@ -244,9 +247,8 @@ class FaultRecorder:
         self.global_step += 1
 
     def _programs(self, n_edges: int, unsent: np.ndarray, not_waited: np.ndarray) -> list[Program]:
-        slots = np.arange(2 * n_edges, dtype=np.int64).reshape(2, n_edges).T[None]    # (1, E, 2)
-        programs = inl_programs(slots, self.children, self.parents, self.edge_of, self.fusion,
-                                self.compute_s, BACKWARD_FLOPS_FACTOR)
+        programs = inl_programs(self.slots, self.children, self.parents, self.edge_of, self.fusion,
+                                self.compute_s, BACKWARD_FLOPS_FACTOR, ids=self.ids)
         if not not_waited.any():
             return programs
         skip_send, skip_recv = set(np.flatnonzero(unsent).tolist()), set(np.flatnonzero(not_waited).tolist())
@@ -271,26 +273,33 @@ class FaultRecorder:
                 lost: dict[int, list]) -> None:
         """Ledger rows: per sent transfer, its lost attempts then its delivered one."""
         n_edges = len(src) // 2
-        rows = []
-        for i in np.flatnonzero(~unsent).tolist():
-            for k, (a, b) in enumerate(lost.get(i, ())):
-                rows.append((i, k + 1, False, t_send[i], a, b + float(self.plane.latency_s[self._chan(i)])))
-            rows.append((i, len(lost.get(i, ())) + 1, True, t_send[i], t_start[i], t_arrive[i]))
-        idx = np.array([r[0] for r in rows], dtype=np.int64)
+        sent = np.flatnonzero(~unsent)
+        n_lost = np.array([len(lost.get(i, ())) for i in sent.tolist()], dtype=np.int64)
+        counts = n_lost + 1                                   # lost attempts, then the delivered one
+        idx = np.repeat(sent, counts)
+        first = np.repeat(np.cumsum(counts) - counts, counts)
+        attempt = np.arange(len(idx), dtype=np.int64) - first + 1
+        delivered = attempt == np.repeat(counts, counts)
+        start, arrive = t_start[idx], t_arrive[idx]
+        if n_lost.any():   # a lost attempt: its own start, and the arrival it would have had
+            where = np.flatnonzero(~delivered)
+            spans = np.array([ab for i in sent[n_lost > 0].tolist() for ab in lost[i]])
+            start[where] = spans[:, 0]
+            arrive[where] = spans[:, 1] + self._latency(idx[where])
         direction = np.where(idx < n_edges, FORWARD, BACKWARD).astype(np.uint8)
         self.ledger.extend_columns(
             self.epoch, np.full(len(idx), step, dtype=np.int32), self.to_ledger[src[idx]], self.to_ledger[dst[idx]],
             direction, np.full(len(idx), n_values, dtype=np.int64), nbytes[idx],
-            np.array([r[3] for r in rows]), np.array([r[4] for r in rows]), np.array([r[5] for r in rows]),
-            np.array([r[1] for r in rows], dtype=np.int64), np.array([r[2] for r in rows], dtype=bool))
-        n_lost = sum(len(v) for v in lost.values())
-        for counts in (self.counts, self.totals):
-            counts["dropped_inputs"] += int(self.dropped.sum())
-            counts["dropped_late"] += int(self.late.sum())
-            counts["dropped_down"] += int((self.dropped & ~self.late).sum())
-            counts["lost_attempts"] += n_lost
-            counts["messages"] += int((~unsent).sum())
+            t_send[idx], start, arrive, attempt, delivered)
+        for totals in (self.counts, self.totals):
+            totals["dropped_inputs"] += int(self.dropped.sum())
+            totals["dropped_late"] += int(self.late.sum())
+            totals["dropped_down"] += int((self.dropped & ~self.late).sum())
+            totals["lost_attempts"] += int(n_lost.sum())
+            totals["messages"] += len(sent)
 
-    def _chan(self, i: int) -> int:
-        n_edges = len(self.plane.child)
-        return int(self.plane.chan_fwd[i] if i < n_edges else self.plane.chan_bwd[i - n_edges])
+    def _latency(self, i: np.ndarray) -> np.ndarray:
+        """Latency of the channel of each transfer id (forward e, backward E + e)."""
+        plane, n_edges = self.plane, len(self.plane.child)
+        chan = np.where(i < n_edges, plane.chan_fwd[i % max(n_edges, 1)], plane.chan_bwd[i % max(n_edges, 1)])
+        return plane.latency_s[chan]

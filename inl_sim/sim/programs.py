@@ -26,7 +26,8 @@ from simpy.core import NORMAL
 
 from inl_sim.network.gcpause import paused_gc
 
-__all__ = ["RECV", "COMPUTE", "SEND", "UNTIL", "Program", "Transmit", "Delivery", "run_programs", "fifo", "inl_programs"]
+__all__ = ["RECV", "COMPUTE", "SEND", "UNTIL", "Program", "Transmit", "Delivery", "run_programs", "fifo",
+           "inl_programs", "inl_transfer_ids"]
 
 RECV, COMPUTE, SEND, UNTIL = 0, 1, 2, 3
 #: One node's ops for an epoch: (RECV, ids) | (COMPUTE, seconds) | (SEND, ids) | (UNTIL, t_s).
@@ -129,9 +130,28 @@ def _node_process(env: simpy.Environment, ops: Program, deliveries: Sequence[Del
                 deliveries[i].schedule(arrive - now)
 
 
+#: per node, per step, its transfer ids: (forward in, forward out, backward out, backward in)
+NodeIds = tuple[list, list, list, list]
+
+
+def inl_transfer_ids(slots: np.ndarray, children: Sequence[Sequence[int]], parents: Sequence[Sequence[int]],
+                     edge_of: dict[tuple[int, int], int]) -> list[NodeIds]:
+    """Per node, the (S, k) lists of the transfer ids its INL program waits for and sends:
+    activations in (one per child) and out (one per parent), errors from the parents and
+    to the children.  The structural half of :func:`inl_programs`, which callers that time
+    the same graph step after step (the fault recorder) compute once."""
+    out = []
+    for v in range(len(children)):
+        in_edges = [edge_of[(c, v)] for c in children[v]]
+        out_edges = [edge_of[(v, p)] for p in parents[v]]
+        out.append((slots[:, in_edges, 0].tolist(), slots[:, out_edges, 0].tolist(),
+                    slots[:, out_edges, 1].tolist(), slots[:, in_edges, 1].tolist()))
+    return out
+
+
 def inl_programs(slots: np.ndarray, children: Sequence[Sequence[int]], parents: Sequence[Sequence[int]],
                  edge_of: dict[tuple[int, int], int], fusion: int, compute_s: np.ndarray,
-                 backward_factor: float) -> list[Program]:
+                 backward_factor: float, *, ids: Sequence[NodeIds] | None = None) -> list[Program]:
     """The INL/D-INL programs of one epoch, one per node of the training graph.
 
     Per step a node waits for every child's activation, computes forward, sends to every
@@ -139,17 +159,15 @@ def inl_programs(slots: np.ndarray, children: Sequence[Sequence[int]], parents: 
     computes backward (``backward_factor`` times the forward time), and sends each child
     its error.  ``slots[s, e, d]`` is the transfer id of step ``s`` on training edge ``e``
     in direction ``d`` (0 forward, 1 backward); ``compute_s[s, v]`` is node ``v``'s forward
-    time at step ``s``.
+    time at step ``s``.  ``ids``: :func:`inl_transfer_ids` of the same arguments, if the
+    caller kept them.
     """
+    ids = inl_transfer_ids(slots, children, parents, edge_of) if ids is None else ids
     n_steps = slots.shape[0]
     programs: list[Program] = []
-    for v in range(len(children)):
-        in_edges = [edge_of[(c, v)] for c in children[v]]
-        out_edges = [edge_of[(v, p)] for p in parents[v]]
-        # (S, k) transfer ids per step, gathered once per node
-        fwd_in, bwd_in = slots[:, in_edges, 0].tolist(), slots[:, in_edges, 1].tolist()
-        fwd_out, bwd_out = slots[:, out_edges, 0].tolist(), slots[:, out_edges, 1].tolist()
-        forward_s = compute_s[:, v].tolist()
+    compute_by_node = compute_s.T.tolist()   # (N, S): one conversion, not one per node
+    for v, (fwd_in, fwd_out, bwd_out, bwd_in) in enumerate(ids):
+        forward_s = compute_by_node[v]
         ops: Program = []
         for s in range(n_steps):
             ops.append((RECV, fwd_in[s]))
