@@ -52,9 +52,10 @@ NODE_STEP_S = 626e-6        # reference engine, per node-step
 TRANSFER_S = 40e-6          # reference engine, per transfer
 #: simulation.engine -> (seconds per node-step, seconds per transfer)
 ENGINE_COSTS = {"reference": (NODE_STEP_S, TRANSFER_S), "fast": (100e-6, 2e-6)}
-#: a faults section times every step with SimPy (and rebuilds its node programs): about
-#: 72 us more per node-step at 5,000 nodes (BENCHMARKS.md, "Faults"); attempts 1 / (1 - loss)
-FAULT_NODE_STEP_S = 72e-6
+#: a faults section times every step with SimPy: about 50 us more per node-step at 5,000
+#: nodes (BENCHMARKS.md, "Faults"; 72 us before the programs kept their transfer ids);
+#: attempts 1 / (1 - loss)
+FAULT_NODE_STEP_S = 50e-6
 TREE_MODES = ("spt", "bfs", "random_tree", "mst")
 FLOPS_PER_S = 5e9
 RECORD_BYTES = 64
