@@ -1,11 +1,13 @@
-"""The fault-free INL schedule as a vectorised sweep over the levels of the training graph.
+"""The fault-free INL schedule as a sweep over the levels of the training graph.
 
 Without faults every INL step is the same dependency pattern: a node's forward waits
 for its children, its backward for its parents, and each directed channel carries one
 message per step.  So the times of a step follow from two passes over the *levels* of
 the training DAG (level 0: nodes without children; a node's level is one more than its
-highest child's), each pass a handful of numpy operations per level instead of one
-SimPy event per transfer.  Every time is computed with the very float operations of the
+highest child's), instead of one SimPy event per transfer: on numpy arrays, a handful
+of operations per level, where levels are wide; on Python floats, transfer by transfer,
+where they are narrow and a numpy call would cost more than the work (:data:`SCALAR_BELOW`).
+Every time is computed with the very float operations of the
 SimPy executor (:func:`inl_sim.sim.programs.run_programs`): ``ready + compute``,
 ``max(send, channel free)``, ``start + tx``, ``end + latency`` and a delivery at ``send +
 (arrive - send)``; ``tests/test_timing.py`` holds the two equal, bit for bit.
