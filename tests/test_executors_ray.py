@@ -22,7 +22,7 @@ ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install '
 
 import inl_sim  # noqa: E402
 from inl_sim.errors import ScenarioError  # noqa: E402
-from inl_sim.scenario import load_scenario  # noqa: E402
+from inl_sim.scenario import load_scenario, with_overrides  # noqa: E402
 from inl_sim.study.executors import execute  # noqa: E402
 
 from conftest import PYTHON, ROOT, cli_env, tiny_scenario  # noqa: E402
@@ -108,8 +108,13 @@ def test_an_interrupt_cancels_pending_ray_tasks_and_the_instance_stays_usable(ra
         seen.append(task)
         raise KeyboardInterrupt
 
+    # the first task is quick, the others long: they are still running (or queued) when the
+    # interrupt cancels them, as in a real study (a task finishing at the moment it is
+    # cancelled is left alone: see executors._cancel_unfinished)
+    quick = tiny_tasks(seeds=(0,))[0]
+    slow = [(with_overrides(quick[0], {"training.epochs": 400}), s, "slow") for s in (1, 2)]
     with pytest.raises(KeyboardInterrupt):
-        execute(tiny_tasks(seeds=(0, 1, 2)), executor="ray", on_result=first_then_interrupt)
+        execute([quick, *slow], executor="ray", on_result=first_then_interrupt)
     assert len(seen) == 1 and ray.is_initialized()
     (again,) = execute(tiny_tasks(seeds=(0,))[:1], executor="ray")
     assert fingerprint(again) == fingerprint(execute(tiny_tasks(seeds=(0,))[:1], executor="local")[0])
