@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -82,6 +83,30 @@ def sweep_inl(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fwd: n
                backward_factor, now_s)
 
 
+class _Plan(NamedTuple):
+    """One level's half of a step (forward or backward): who waits on what, who computes,
+    what is sent on which channel in which direction; the same for every step."""
+
+    waiting: np.ndarray    # receivers ...
+    waits_on: np.ndarray   # ... and the edges they wait on
+    nodes: np.ndarray      # the level's nodes, which then compute
+    factor: float          # compute time factor (1 forward, ``backward_factor`` backward)
+    edges: np.ndarray      # the edges sent on, by ...
+    senders: np.ndarray    # ... these nodes, on ...
+    chan: np.ndarray       # ... these channels
+    direction: int         # 0 forward, 1 backward (``slots``' last axis)
+
+
+def _plans(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fwd: np.ndarray,
+           chan_bwd: np.ndarray, backward_factor: float) -> list[_Plan]:
+    """The passes of a step in order: forward up the levels, then backward down them."""
+    forward = [_Plan(parent[e_in], e_in, nodes, 1.0, e_out, child[e_out], chan_fwd[e_out], 0)
+               for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out)]
+    backward = [_Plan(child[e_out], e_out, nodes, backward_factor, e_in, parent[e_in], chan_bwd[e_in], 1)
+                for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out)]
+    return forward + backward[::-1]
+
+
 def _sweep_vector(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fwd: np.ndarray,
                   chan_bwd: np.ndarray, slots: np.ndarray, tx_s: np.ndarray, latency_s: np.ndarray,
                   free_at_s: np.ndarray, compute_s: np.ndarray, backward_factor: float,
@@ -90,48 +115,41 @@ def _sweep_vector(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fw
     channels, latencies, transmission and compute times of each level's pass at every
     step) is gathered once per epoch, so a step is a few numpy calls per level and pass."""
     n_steps, n_nodes, n_edges = slots.shape[0], compute_s.shape[1], len(child)
-    forward = [_Pass(e_out, child, chan_fwd, slots[:, :, 0], tx_s, latency_s, parent[e_in], e_in,
-                     nodes, compute_s[:, nodes])
-               for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out)]
-    backward = [_Pass(e_in, parent, chan_bwd, slots[:, :, 1], tx_s, latency_s, child[e_out], e_out,
-                      nodes, backward_factor * compute_s[:, nodes])
-                for nodes, e_in, e_out in zip(reversed(levels.nodes), reversed(levels.edges_in),
-                                              reversed(levels.edges_out))]
+    passes = [_Pass(plan, slots, tx_s, latency_s, compute_s)
+              for plan in _plans(levels, child, parent, chan_fwd, chan_bwd, backward_factor)]
     clock = np.full(n_nodes, now_s)
     recv = np.empty(n_edges)  # delivery time of this step's message on each edge
     for s in range(n_steps):
         ready = clock.copy()
-        for p in forward + backward:
-            np.maximum.at(ready, p.waiting, recv[p.waits_on])
-            ready[p.nodes] += p.compute[s]
-            at = ready[p.senders]
+        for p in passes:
+            np.maximum.at(ready, p.plan.waiting, recv[p.plan.waits_on])
+            ready[p.plan.nodes] += p.compute[s]
+            at = ready[p.plan.senders]
             # one message per channel per pass: the FIFO rule is a vectorised max
-            start = np.maximum(at, free_at_s[p.chan])
+            start = np.maximum(at, free_at_s[p.plan.chan])
             end = start + p.tx[s]
-            free_at_s[p.chan] = end
+            free_at_s[p.plan.chan] = end
             arrive = end + p.latency
             p.send[s], p.start[s], p.arrive[s] = at, start, arrive
-            recv[p.edges] = at + (arrive - at)
+            recv[p.plan.edges] = at + (arrive - at)
         clock = ready
     t_send, t_start, t_arrive = (np.full(len(tx_s), np.nan) for _ in range(3))
-    for p in forward + backward:
+    for p in passes:
         t_send[p.ids], t_start[p.ids], t_arrive[p.ids] = p.send, p.start, p.arrive
     end_s = float(clock.max()) if n_steps and n_nodes else now_s
     return t_send, t_start, t_arrive, end_s
 
 
 class _Pass:
-    """One level's half of a step (forward or backward), with its per-step constants."""
+    """A :class:`_Plan` with its per-step constants gathered, and room for its times."""
 
-    def __init__(self, edges: np.ndarray, sender_of: np.ndarray, chan_of: np.ndarray, slots: np.ndarray,
-                 tx_s: np.ndarray, latency_s: np.ndarray, waiting: np.ndarray, waits_on: np.ndarray,
-                 nodes: np.ndarray, compute: np.ndarray) -> None:
-        self.edges, self.senders, self.chan = edges, sender_of[edges], chan_of[edges]
-        self.latency = latency_s[self.chan]
-        self.ids = slots[:, edges]                       # (S, n) transfer ids
-        self.tx = tx_s[self.ids]                         # (S, n) transmission times
-        self.waiting, self.waits_on = waiting, waits_on  # receivers and the edges they wait on
-        self.nodes, self.compute = nodes, compute        # (S, n_nodes) compute times
+    def __init__(self, plan: _Plan, slots: np.ndarray, tx_s: np.ndarray, latency_s: np.ndarray,
+                 compute_s: np.ndarray) -> None:
+        self.plan = plan
+        self.latency = latency_s[plan.chan]
+        self.ids = slots[:, plan.edges, plan.direction]        # (S, n) transfer ids
+        self.tx = tx_s[self.ids]                               # (S, n) transmission times
+        self.compute = plan.factor * compute_s[:, plan.nodes]  # (S, n_nodes) compute times
         self.send, self.start, self.arrive = (np.empty(self.ids.shape) for _ in range(3))
 
 
@@ -141,13 +159,9 @@ def _sweep_scalar(levels: Levels, child: np.ndarray, parent: np.ndarray, chan_fw
                   now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """The sweep on Python floats, transfer by transfer, with the same float operations."""
     n_steps, n_nodes = slots.shape[0], compute_s.shape[1]
-    passes = []   # (receivers and the edges they wait on, nodes, compute factor, (edge, sender, channel), direction)
-    for nodes, e_in, e_out in zip(levels.nodes, levels.edges_in, levels.edges_out):
-        passes.append((list(zip(parent[e_in].tolist(), e_in.tolist())), nodes.tolist(), 1.0,
-                       list(zip(e_out.tolist(), child[e_out].tolist(), chan_fwd[e_out].tolist())), 0))
-    for nodes, e_in, e_out in zip(reversed(levels.nodes), reversed(levels.edges_in), reversed(levels.edges_out)):
-        passes.append((list(zip(child[e_out].tolist(), e_out.tolist())), nodes.tolist(), backward_factor,
-                       list(zip(e_in.tolist(), parent[e_in].tolist(), chan_bwd[e_in].tolist())), 1))
+    passes = [(list(zip(p.waiting.tolist(), p.waits_on.tolist())), p.nodes.tolist(), p.factor,
+               list(zip(p.edges.tolist(), p.senders.tolist(), p.chan.tolist())), p.direction)
+              for p in _plans(levels, child, parent, chan_fwd, chan_bwd, backward_factor)]
     ids, tx, compute = slots.tolist(), tx_s.tolist(), compute_s.tolist()
     latency, free = latency_s.tolist(), free_at_s.tolist()
     t_send, t_start, t_arrive = ([math.nan] * len(tx) for _ in range(3))
