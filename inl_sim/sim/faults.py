@@ -300,6 +300,5 @@ class FaultRecorder:
 
     def _latency(self, i: np.ndarray) -> np.ndarray:
         """Latency of the channel of each transfer id (forward e, backward E + e)."""
-        plane, n_edges = self.plane, len(self.plane.child)
-        chan = np.where(i < n_edges, plane.chan_fwd[i % max(n_edges, 1)], plane.chan_bwd[i % max(n_edges, 1)])
-        return plane.latency_s[chan]
+        chan = np.concatenate([self.plane.chan_fwd, self.plane.chan_bwd])
+        return self.plane.latency_s[chan[i]]
